@@ -1,0 +1,1 @@
+"""Helpers that tests share: the live kernel, network namespaces, ansible runs."""

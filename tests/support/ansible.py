@@ -1,0 +1,71 @@
+"""Run our modules and playbooks through real ansible, the way users do."""
+import json
+import os
+import re
+import sys
+import tempfile
+
+from .kernel import run
+
+RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+                   r"\s+failed=(?P<failed>\d+)", re.M)
+
+
+def ansible_env(extra=None):
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_PYTHON_INTERPRETER", sys.executable)
+    env.setdefault("ANSIBLE_HOST_KEY_CHECKING", "False")
+    env.setdefault("ANSIBLE_NOCOLOR", "1")
+    env.setdefault("ANSIBLE_RETRY_FILES_ENABLED", "False")
+    env.setdefault("ANSIBLE_DEPRECATION_WARNINGS", "False")
+    env.update(extra or {})
+    return env
+
+
+def _bin(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def run_module(module, args=None, netns=None, check=False, diff=False, env=None):
+    """Run one module against localhost with ``ansible -m``; returns its result dict."""
+    if "." not in module:
+        module = "netfilter.conntrack." + module
+    with tempfile.TemporaryDirectory() as tree:
+        cmd = [_bin("ansible"), "localhost", "-i", "localhost,", "-c", "local",
+               "-m", module, "-a", json.dumps(args or {}), "-t", tree]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        if netns is not None:
+            cmd = netns.argv(cmd)
+        proc = run(cmd, check=False, env=ansible_env(env))
+        path = os.path.join(tree, "localhost")
+        if not os.path.exists(path):
+            raise RuntimeError("no result from %s: %s\n%s" % (module, proc.stdout, proc.stderr))
+        with open(path) as f:
+            result = json.load(f)
+    result["_stdout"] = proc.stdout
+    result["_stderr"] = proc.stderr
+    return result
+
+
+def run_playbook(playbook, extra_vars=None, inventory="localhost,", netns=None, check=False, diff=False,
+                 env=None, args=()):
+    """Run a playbook (a path or an FQCN); returns (proc, {host: recap dict})."""
+    cmd = [_bin("ansible-playbook"), "-i", inventory, playbook]
+    if inventory == "localhost,":
+        cmd += ["-c", "local"]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    cmd += list(args)
+    if netns is not None:
+        cmd = netns.argv(cmd)
+    proc = run(cmd, check=False, env=ansible_env(env))
+    recap = {m.group("host"): {k: int(v) for k, v in m.groupdict().items() if k != "host"}
+             for m in RECAP.finditer(proc.stdout)}
+    return proc, recap
