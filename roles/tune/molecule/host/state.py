@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Save, restore and snapshot this machine's conntrack state for the host scenario.
 
     state.py save PATH      the keys we change, our files and directories -> PATH (JSON)
