@@ -155,6 +155,27 @@ def test_table_full_in_the_kernel_log_is_pressure():
     assert rec["settings"]["nf_conntrack_max"] > 300000
 
 
+def test_drops_seen_in_a_sample_are_critical_pressure_now():
+    facts = full_host(count=1000, max_entries=300000)
+    facts["stats"]["sample"] = {"seconds": 5, "deltas": {"drop": 50},
+                                "rates_per_second": {"drop": 10.0, "insert_failed": 0, "early_drop": 0}}
+    rec = recommend(facts, pressure_since_boot=False)
+    assert rec["entries"]["driver"] == "pressure"
+    assert "drop 10/s now" in rec["reasons"]["nf_conntrack_max"]
+    assert rec["verdict"]["severity"] == "critical"
+
+
+def test_old_drops_on_a_now_quiet_table_warn_and_can_be_ignored():
+    facts = full_host(count=10, max_entries=827392, kernel_log__table_full_count=70, kernel_log__netns=[4])
+    rec = recommend(facts)
+    assert (rec["verdict"]["status"], rec["verdict"]["severity"]) == ("undersized", "warning")
+    assert "since boot (netns 4)" in rec["reasons"]["nf_conntrack_max"]
+    assert "pressure_since_boot=false" in rec["reasons"]["nf_conntrack_max"]
+    rec = recommend(facts, pressure_since_boot=False)
+    assert rec["entries"]["sources"]["pressure"] is None
+    assert rec["verdict"]["status"] == "ok"
+
+
 def test_quiet_host_keeps_the_kernel_default_and_changes_nothing():
     rec = recommend(quiet_host())
     assert rec["settings"] == {"nf_conntrack_max": 262144, "nf_conntrack_buckets": 262144,
