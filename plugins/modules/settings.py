@@ -26,14 +26,14 @@ description:
     and the module fails.
   - Outside the initial network namespace (containers, C(ip netns)), C(nf_conntrack_max),
     C(nf_conntrack_buckets) and C(nf_conntrack_expect_max) are read-only. They are reported
-    under RV(skipped) and left out of the files; the per-namespace keys are applied.
+    under RV(skipped_keys) and left out of the files; the per-namespace keys are applied.
   - When kube-proxy runs, it owns C(nf_conntrack_max), the hash size,
     C(nf_conntrack_tcp_timeout_established) and C(nf_conntrack_tcp_timeout_close_wait). By
     default those keys are left alone with a warning; see O(kube_proxy).
   - Files are written atomically (temporary file in the same directory, fsync, rename),
     mode C(0644), owned by root, rendered the same way every run.
 author:
-  - netfilter.conntrack maintainers
+  - netfilter.conntrack maintainers (@netfilter-conntrack)
 extends_documentation_fragment:
   - netfilter.conntrack.attributes
 attributes:
@@ -114,7 +114,7 @@ options:
       - What to do with the keys kube-proxy owns (C(nf_conntrack_max), C(nf_conntrack_buckets),
         C(nf_conntrack_tcp_timeout_established), C(nf_conntrack_tcp_timeout_close_wait)) when a
         kube-proxy process runs on the host.
-      - V(respect) leaves them alone, lists them under RV(skipped) and warns.
+      - V(respect) leaves them alone, lists them under RV(skipped_keys) and warns.
       - V(override) applies them anyway, with a warning that kube-proxy may set its own values again.
     type: str
     choices: [respect, override]
@@ -192,8 +192,10 @@ desired:
   returned: success
   type: dict
   sample: {nf_conntrack_max: 1048576, nf_conntrack_buckets: 100352}
-skipped:
-  description: Keys not applied, with the reason (namespace, kube-proxy, absent from this kernel, read-only /proc/sys).
+skipped_keys:
+  description:
+    - Keys not applied, with the reason (namespace, kube-proxy, absent from this kernel, read-only /proc/sys).
+    - Not named C(skipped), because Ansible would then report the whole task as skipped.
   returned: success
   type: dict
   sample: {nf_conntrack_max: "global key, read-only outside the initial network namespace (container or netns): set it on the host"}

@@ -421,8 +421,9 @@ class ConntrackSettings(object):
         self.files[name] = info
 
     def _render_sysctl(self, keys):
-        lines = [HEADER, "# Applied at boot by systemd-sysctl and sysctl --system. The kernel rounds\n",
-                 "# nf_conntrack_buckets up to a multiple of %d.\n" % self.granularity]
+        lines = [HEADER, "# Applied at boot by systemd-sysctl and sysctl --system.\n"]
+        if "nf_conntrack_buckets" in keys:
+            lines.append("# The kernel rounds nf_conntrack_buckets up to a multiple of %d.\n" % self.granularity)
         for key in self._write_order(keys, dict((k, None) for k in keys)):
             lines.append("%s%s = %d\n" % (SYSCTL_PREFIX, key, keys[key]))
         return "".join(lines)
@@ -489,7 +490,8 @@ class ConntrackSettings(object):
     # --------------------------------------------------------------- apply
     def _write_runtime(self, key, value):
         path = self._netfilter(key)
-        if key == "nf_conntrack_buckets" and not os.path.exists(path):
+        # Before Linux 4.7 the buckets sysctl is read-only; the module parameter resizes too.
+        if key == "nf_conntrack_buckets" and not (os.path.exists(path) and os.stat(path).st_mode & 0o222):
             path = self._host(HASHSIZE_PARAM)
         with open(path, "w") as f:
             f.write("%d\n" % value)
@@ -497,7 +499,7 @@ class ConntrackSettings(object):
     def apply_runtime(self):
         changes = self._runtime_changes()
         befores = dict((k, v["before"]) for k, v in changes.items())
-        order = self._write_order(changes, befores)
+        order = self._write_order(dict((k, v["after"]) for k, v in changes.items()), befores)
         done = []
         for key in order:
             try:
@@ -562,7 +564,8 @@ class ConntrackSettings(object):
             files[info["path"]] = entry
         return {
             "runtime": dict((k, dict(v)) for k, v in self.runtime.items()),
-            "skipped": dict(self.skipped),
+            # Not "skipped": ansible reads a truthy "skipped" in a result as a skipped task.
+            "skipped_keys": dict(self.skipped),
             "files": files,
             "desired": dict((k, v["after"]) for k, v in self.runtime.items()) if self.runtime else {},
             "environment": dict(self.environment),
