@@ -22,8 +22,9 @@ description:
     fix (a modules-load.d entry and a udev rule that re-applies C(net.netfilter) sysctls when
     the module appears, as systemd's sysctl.d(5) describes).
   - Every key and value is validated before anything is touched. Keys outside the allowlist
-    are refused. When a runtime write fails midway, the values already written are restored
-    and the module fails.
+    are refused. Every target is checked for writability first (a read-only C(/etc) fails
+    before any change). When a write still fails midway, the runtime values and files already
+    written are restored and the module fails, so the host is left as it was.
   - Outside the initial network namespace (containers, C(ip netns)), C(nf_conntrack_max),
     C(nf_conntrack_buckets) and C(nf_conntrack_expect_max) are read-only. They are reported
     under RV(skipped_keys) and left out of the files; the per-namespace keys are applied.
@@ -215,7 +216,9 @@ notes:
   type: list
   elements: str
 rolled_back:
-  description: On a failed runtime write, the keys whose earlier values were restored.
+  description:
+    - On a failed write, the keys and files whose earlier values were put back. Together with
+      a preflight that checks every target is writable first, a failure leaves the host as it was.
   returned: failure
   type: list
   elements: str
@@ -261,8 +264,10 @@ def main():
         backend.validate()
         backend.plan()
         changed = backend.needs_change()
-        if changed and not module.check_mode:
-            backend.apply()
+        if changed:
+            backend.preflight()  # so check mode also predicts a read-only /etc
+            if not module.check_mode:
+                backend.apply()
     except SettingsError as exc:
         module.fail_json(msg=str(exc), changed=False)
     except ApplyError as exc:

@@ -204,6 +204,29 @@ def test_boot_replay_restores_every_value_from_the_persisted_files(host_keys, tm
     assert not os.path.exists(name)
 
 
+@contextlib.contextmanager
+def read_only_dir(path):
+    """A read-only tmpfs at path (the fleet's read-only /etc); unmounted whatever happens."""
+    os.makedirs(path)
+    run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "nctest-ro", path])
+    try:
+        yield path
+    finally:
+        run(["umount", path], check=False)
+
+
+def test_read_only_etc_fails_before_any_change_in_check_and_real_runs(host_keys, tmp_path):
+    settings = {"nf_conntrack_max": read_int("nf_conntrack_max") + 1024, "nf_conntrack_udp_timeout": 27}
+    with read_only_dir(str(tmp_path / "ro")) as ro:
+        args = {"sysctl_file": os.path.join(ro, "sysctl.d/90-netfilter-conntrack.conf")}
+        proc_before = proc_snapshot()
+        for check in (True, False):
+            res = apply(settings, tmp_path, check=check, args=args)
+            assert res.get("failed"), res
+            assert "read-only file system" in res["msg"] and "nothing was changed" in res["msg"]
+            assert proc_snapshot() == proc_before, "the host must be left fully old"
+
+
 CHURN = r'''
 import socket, sys, threading, time
 srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

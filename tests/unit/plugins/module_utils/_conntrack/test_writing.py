@@ -362,3 +362,45 @@ def test_every_writable_key_on_this_kernel_is_on_the_allowlist():
     names = [n for n in os.listdir(nf) if n.startswith("nf_conntrack_") and os.stat(os.path.join(nf, n)).st_mode & 0o200]
     assert names
     assert sorted(n for n in names if n not in writing.KEYS) == []
+
+
+def test_failed_file_write_puts_back_runtime_and_earlier_files(tmp_path, monkeypatch):
+    root = make_host(tmp_path)
+    apply(root, {"nf_conntrack_udp_timeout": 20})
+    before = snapshot(root)
+    real = writing.write_atomic
+
+    def write_atomic(path, data, mode=0o644):
+        if path.endswith(".rules") and b"nf_conntrack" in data:
+            raise OSError(28, "No space left on device")
+        real(path, data, mode)
+
+    monkeypatch.setattr(writing, "write_atomic", write_atomic)
+    b = backend(root, {"nf_conntrack_udp_timeout": 15, "nf_conntrack_max": 300000}, boot_fix="always")
+    b.validate()
+    b.plan()
+    with pytest.raises(ApplyError, match="rolled back") as info:
+        b.apply()
+    assert "nf_conntrack_udp_timeout" in info.value.result["rolled_back"]
+    assert DROPIN in info.value.result["rolled_back"]
+    assert snapshot(root) == before, "a host that failed must be left fully old"
+
+
+def test_desired_lists_what_the_runtime_should_read_back(tmp_path):
+    root = make_host(tmp_path, netns="other")
+    b = backend(root, {"nf_conntrack_max": 5, "nf_conntrack_buckets": 1000, "nf_conntrack_udp_timeout": 15},
+                runtime=False)
+    b.validate()
+    b.plan()
+    assert b.result()["desired"] == {"nf_conntrack_udp_timeout": 15}
+    root = make_host(tmp_path / "host")
+    b = backend(root, {"nf_conntrack_buckets": 1000, "nf_conntrack_udp_timeout": 15})
+    b.validate()
+    b.plan()
+    assert b.result()["desired"] == {"nf_conntrack_buckets": 1024, "nf_conntrack_udp_timeout": 15}
+
+
+def test_warns_when_max_drops_below_the_current_count(tmp_path):
+    root = make_host(tmp_path, values=dict(DEFAULTS, nf_conntrack_count=5000))
+    b = apply(root, {"nf_conntrack_max": 4096})[1]
+    assert any("below the 5000 entries" in w for w in b.warnings)
