@@ -27,7 +27,7 @@ def hold_tcp(n, port=0):
     srv.listen(min(n + 16, 4096))
     port = srv.getsockname()[1]
     clients, accepted = [], []
-    for _i in range(n):
+    for dummy in range(n):
         c = socket.create_connection(("127.0.0.1", port))
         clients.append(c)
         accepted.append(srv.accept()[0])
