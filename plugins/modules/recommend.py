@@ -29,7 +29,7 @@ description:
     M(netfilter.conntrack.settings).
   - See C(docs/sizing.md) in the collection for the model and worked examples.
 author:
-  - netfilter.conntrack maintainers
+  - netfilter.conntrack maintainers (@netfilter-conntrack)
 extends_documentation_fragment:
   - netfilter.conntrack.attributes
   - netfilter.conntrack.attributes.INFO_MODULE

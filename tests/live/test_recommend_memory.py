@@ -93,8 +93,8 @@ def test_accounting_extension_allowance_matches_slab_growth(global_sysctls):
     count, slab_grown, meminfo_grown = fill_and_measure(["nf_conntrack_acct"])
     assert count >= ENTRIES * 0.99
     predicted, ext = predicted_entry_bytes(count, {"acct": True})
-    report = "count=%d predicted=%d (ext %d B) slab=+%d Slab:=+%d" % (count, predicted, ext, slab_grown,
-                                                                       meminfo_grown)
+    report = "count=%d predicted=%d (ext %d B) slab=+%d Slab:=+%d" % (
+        count, predicted, ext, slab_grown, meminfo_grown)
     print(report)
     assert ext == 128
     assert within(meminfo_grown, predicted), report

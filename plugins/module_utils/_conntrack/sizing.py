@@ -572,8 +572,9 @@ def recommend(facts=None, **inputs):
         table_full = _get(facts, "kernel_log", "table_full_count") or 0
         if table_full:
             netns = _get(facts, "kernel_log", "netns") or []
+            shown = ", ".join(str(n) for n in netns[:3]) + (" and %d more" % (len(netns) - 3) if len(netns) > 3 else "")
             pressure_seen.append("'table full' logged %d times since boot%s" % (
-                table_full, " (netns %s)" % ", ".join(str(n) for n in netns) if netns else ""))
+                table_full, " (netns %s)" % shown if netns else ""))
     if not planning and pressure_seen and current_max:
         sources["pressure"] = int(current_max) + 1
 
