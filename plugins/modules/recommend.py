@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - Computes the conntrack settings a host needs from the load it carries and what its kernel reports, and
     says what they cost in kernel memory.
-  - The entries needed are the largest of a declared O(peak_entries), a rate model (Little's law: new flows
+  - The entries needed are the largest of a declared O(peak_entries), a rate model (Little's law, new flows
     per second times the seconds a flow stays in the table under the chosen timeouts), the current count,
     the rate inferred from the TIME_WAIT entries, and, when drops or C(table full) were seen, more than the
     current max. That figure times O(headroom) is floored at the kernel's own default for the RAM or the
@@ -29,7 +29,7 @@ description:
     M(netfilter.conntrack.settings).
   - See C(docs/sizing.md) in the collection for the model and worked examples.
 author:
-  - netfilter.conntrack maintainers
+  - netfilter.conntrack maintainers (@netfilter-conntrack)
 extends_documentation_fragment:
   - netfilter.conntrack.attributes
   - netfilter.conntrack.attributes.INFO_MODULE
@@ -112,8 +112,8 @@ options:
     default: 1
   timeouts:
     description:
-      - Timeout overrides in seconds, by sysctl name with or without the C(nf_conntrack_) prefix, for example
-        C({tcp_timeout_time_wait: 60}).
+      - "Timeout overrides in seconds, by sysctl name with or without the C(nf_conntrack_) prefix, for example
+        C({tcp_timeout_time_wait: 60})."
       - Values outside 1 to 2147483 seconds (what every kernel accepts) or under the safe floor (for example
         300 s for established, 30 s for time_wait) are refused.
     type: dict

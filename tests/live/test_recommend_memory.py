@@ -11,7 +11,8 @@ from support.kernel import Netns, read_int, write_value
 from support.traffic import UDP_FILL_RULESET, udp_fill
 
 SLAB = "/sys/kernel/slab/nf_conntrack/"
-ENTRIES = 200000
+# Enough entries (100+ MB) that other activity on the machine stays well inside the 10%.
+ENTRIES = 400000
 TOLERANCE = 0.10
 # Above KMALLOC_MAX_SIZE, so both tables come from vmalloc and show in VmallocUsed.
 BUCKETS_SMALL, BUCKETS_BIG = 4194304, 8388608
@@ -47,16 +48,27 @@ def settle(timeout_seconds=60):
         last = now
 
 
-def predicted_entry_bytes(count):
+def predicted_entry_bytes(count, extensions=None):
     """What the module predicts for ``count`` entries on this machine (entries part, no hash table)."""
     result = run_module("recommend", {"planning": True, "peak_entries": count, "headroom": 1,
                                       "entry_bytes": slab_value("slab_size"),
                                       "mem_total_bytes": str(meminfo_bytes("MemTotal")),
-                                      "memory_budget": "100%"})
+                                      "memory_budget": "100%", "extensions": extensions or {}})
     assert "recommendation" in result, result
     mem = result["recommendation"]["memory"]
-    assert mem["extension_bytes"] == 0
-    return mem["needed_bytes"] - mem["hash_table_bytes"]
+    return mem["needed_bytes"] - mem["hash_table_bytes"], mem["extension_bytes"]
+
+
+def fill_and_measure(ns_sysctls=()):
+    """(count, slab growth, Slab: growth) for ENTRIES UDP entries in a fresh namespace."""
+    settle()
+    with Netns(ruleset=UDP_FILL_RULESET) as ns:
+        for key in ns_sysctls:
+            ns.sysctl(key, 1)
+        slab_before, meminfo_before = slab_bytes(), meminfo_bytes("Slab")
+        udp_fill(ns, ENTRIES)
+        count = ns.count()  # conntrack -C is the oracle for how many entries exist
+        return count, slab_bytes() - slab_before, meminfo_bytes("Slab") - meminfo_before
 
 
 def within(measured, predicted):
@@ -65,19 +77,29 @@ def within(measured, predicted):
 
 def test_predicted_entry_memory_matches_slab_growth(global_sysctls):
     write_value("nf_conntrack_max", max(read_int("nf_conntrack_max"), 2 * ENTRIES))
-    settle()
-    with Netns(ruleset=UDP_FILL_RULESET) as ns:
-        slab_before, meminfo_before = slab_bytes(), meminfo_bytes("Slab")
-        udp_fill(ns, ENTRIES)
-        count = ns.count()  # conntrack -C is the oracle for how many entries exist
-        slab_grown = slab_bytes() - slab_before
-        meminfo_grown = meminfo_bytes("Slab") - meminfo_before
-        assert count >= ENTRIES * 0.99
-        predicted = predicted_entry_bytes(count)
-        report = "count=%d predicted=%d slab=+%d Slab:=+%d" % (count, predicted, slab_grown, meminfo_grown)
-        print(report)
-        assert within(slab_grown, predicted), report
-        assert within(meminfo_grown, predicted), report
+    count, slab_grown, meminfo_grown = fill_and_measure()
+    assert count >= ENTRIES * 0.99
+    predicted, ext = predicted_entry_bytes(count)
+    report = "count=%d predicted=%d slab=+%d Slab:=+%d" % (count, predicted, slab_grown, meminfo_grown)
+    print(report)
+    assert ext == 0
+    assert within(slab_grown, predicted), report
+    assert within(meminfo_grown, predicted), report
+
+
+def test_accounting_extension_allowance_matches_slab_growth(global_sysctls):
+    # nf_conntrack_acct is per namespace: the counters go into a separate nf_ct_ext block.
+    write_value("nf_conntrack_max", max(read_int("nf_conntrack_max"), 2 * ENTRIES))
+    count, slab_grown, meminfo_grown = fill_and_measure(["nf_conntrack_acct"])
+    assert count >= ENTRIES * 0.99
+    predicted, ext = predicted_entry_bytes(count, {"acct": True})
+    report = "count=%d predicted=%d (ext %d B) slab=+%d Slab:=+%d" % (
+        count, predicted, ext, slab_grown, meminfo_grown)
+    print(report)
+    assert ext == 128
+    assert within(meminfo_grown, predicted), report
+    # the nf_conntrack cache itself holds only the 256-byte objects
+    assert within(slab_grown, count * slab_value("slab_size")), report
 
 
 def test_predicted_hash_table_memory_matches_vmalloc_growth(global_sysctls):

@@ -572,8 +572,9 @@ def recommend(facts=None, **inputs):
         table_full = _get(facts, "kernel_log", "table_full_count") or 0
         if table_full:
             netns = _get(facts, "kernel_log", "netns") or []
+            shown = ", ".join(str(n) for n in netns[:3]) + (" and %d more" % (len(netns) - 3) if len(netns) > 3 else "")
             pressure_seen.append("'table full' logged %d times since boot%s" % (
-                table_full, " (netns %s)" % ", ".join(str(n) for n in netns) if netns else ""))
+                table_full, " (netns %s)" % shown if netns else ""))
     if not planning and pressure_seen and current_max:
         sources["pressure"] = int(current_max) + 1
 
@@ -694,13 +695,13 @@ def recommend(facts=None, **inputs):
             "" if pressure_live else " (if max was raised since, pass pressure_since_boot=false)"),
         "none": "no load figure",
     }[driver]
-    text = "%s entries needed from %s; x %s headroom = %s" % (_human_count(needed), why, _fmt(v["headroom"]),
-                                                                _human_count(with_headroom))
+    text = "%s entries needed from %s; x %s headroom = %s" % (
+        _human_count(needed), why, _fmt(v["headroom"]), _human_count(with_headroom))
     if floor and floor >= with_headroom:
         text += "; raised to %d, %s" % (floor, floor_reason)
     if capped:
         text += "; capped at %d by the memory budget (%s)" % (new_max, budget_how)
-    else:
+    elif new_max != max(with_headroom, floor):
         text += "; rounded up to %d (a multiple of %d)" % (new_max, step)
     reasons["nf_conntrack_max"] = text + "."
     reasons["nf_conntrack_buckets"] = (
@@ -833,9 +834,9 @@ def _verdict(planning, count, current_max, current_buckets, needed, headroom, pr
     if current_max and budget_bytes is not None and not [f for f in found if f[0] == "undersized"]:
         at_max = memory_bytes(current_max, current_buckets or 0, per_entry, bucket_bytes)
         if at_max > budget_bytes and current_max > OVERSIZED_FACTOR * max(new_max, 1):
-            found.append(("oversized", "warning", "a full table at the current max %d would take %s, above the"
-                          " budget %s, for a load that needs %d" % (current_max, human_bytes(at_max),
-                                                                     human_bytes(budget_bytes), needed)))
+            text = "a full table at the current max %d would take %s, above the budget %s, for a load that needs %d" % (
+                current_max, human_bytes(at_max), human_bytes(budget_bytes), needed)
+            found.append(("oversized", "warning", text))
     if current_max == 0:
         found.append(("oversized", "warning", "nf_conntrack_max is 0 (unlimited)"))
     if not found:
@@ -870,7 +871,7 @@ def _tradeoffs(v, effective, rate_parts, sources, rates, count, tcp_states, dept
         for tw in values:
             trial = dict(effective)
             trial[key] = tw
-            total, _ = rate_entries(v, trial)
+            total = rate_entries(v, trial)[0]
             row(key, tw, total)
     elif rates.get("tcp_closes_per_second") is not None:
         base = (count or 0) - tcp_states.get("TIME_WAIT", 0)
@@ -883,7 +884,7 @@ def _tradeoffs(v, effective, rate_parts, sources, rates, count, tcp_states, dept
                 continue
             trial = dict(effective)
             trial[key] = t
-            total, _ = rate_entries(v, trial)
+            total = rate_entries(v, trial)[0]
             row(key, t, total)
     return rows
 
@@ -896,9 +897,9 @@ def _summary(planning, verdict, settings, memory, rate_parts, needed, driver):
         lines.append("%s: %s new/s x %s s = %s entries (Little's law)" % (
             kind, _fmt(p["new_per_second"]), _fmt(round(p["lifetime_seconds"], 3)), _human_count(p["entries"])))
     lines.append("need %s entries (driver: %s); recommend nf_conntrack_max=%d, nf_conntrack_buckets=%d,"
-                 " nf_conntrack_expect_max=%d" % (_human_count(needed), driver, settings["nf_conntrack_max"],
-                                                   settings["nf_conntrack_buckets"],
-                                                   settings["nf_conntrack_expect_max"]))
+                 " nf_conntrack_expect_max=%d" % (
+                     _human_count(needed), driver, settings["nf_conntrack_max"], settings["nf_conntrack_buckets"],
+                     settings["nf_conntrack_expect_max"]))
     share = memory["share_of_ram"]
     lines.append("memory at max: %s (%s entries x %d B + %d buckets x %d B)%s" % (
         memory["total_human"], _human_count(memory["entries"]), memory["per_entry_bytes"],

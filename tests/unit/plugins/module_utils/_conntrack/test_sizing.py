@@ -99,7 +99,7 @@ def test_slab_size_from_facts_else_documented_fallback():
 @pytest.mark.parametrize("text, expected", [("10%", 0.10), ("0.05", 0.05), (0.2, 0.2), ("2GiB", 2 * GIB),
                                             ("512MiB", 512 << 20), ("1G", GIB), (3 * GIB, 3 * GIB)])
 def test_budget_accepts_fraction_percent_and_size(text, expected):
-    budget, _ = sizing.parse_budget(text, 16 * GIB)
+    budget = sizing.parse_budget(text, 16 * GIB)[0]
     assert budget == (int(16 * GIB * expected) if expected <= 1 else expected)
 
 
