@@ -9,16 +9,18 @@ raised global max, then times, inside that namespace:
   - one real `ansible -m netfilter.conntrack.facts` run (wall clock, mostly ansible itself).
 Holds the kernel lock and restores the global max whatever happens.
 """
+import importlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-import conftest  # noqa: E402,F401  (makes ansible_collections.netfilter.conntrack importable)
+# conftest makes ansible_collections.netfilter.conntrack importable from a plain checkout.
+importlib.import_module("conftest")
+COLLECTIONS_ROOT = sys.path[0]  # where conftest put the ansible_collections tree
 from support import traffic  # noqa: E402
 from support.kernel import Netns, exclusive_kernel, saved_sysctls, write_value  # noqa: E402
 
@@ -46,8 +48,7 @@ print(json.dumps({"count": facts["usage"]["count"], "summary_s": summary, "core_
 
 def main():
     entries = int(sys.argv[1]) if len(sys.argv) > 1 else 250000
-    root = os.path.dirname(sys.modules["conftest"].__file__)
-    collections_root = sys.path[0] if "ansible_collections" not in root else root
+    collections_root = COLLECTIONS_ROOT
     with exclusive_kernel(), saved_sysctls():
         write_value("nf_conntrack_max", max(entries * 2, 262144))
         with Netns(ruleset=traffic.UDP_FILL_RULESET) as ns:

@@ -119,6 +119,23 @@ def test_overflowing_a_small_max_raises_drop_and_the_table_full_log(global_sysct
     assert read_int("nf_conntrack_max") == int(global_sysctls["nf_conntrack_max"])
 
 
+NAT_RULESET = """
+table ip nctest_nat {
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "lo" masquerade
+    }
+}
+"""
+
+
+def test_nat_rules_are_seen_only_where_they_exist(netns):
+    assert facts_in(netns)["environment"]["nat_rules_present"] is False
+    netns.nft(NAT_RULESET)
+    env = facts_in(netns)["environment"]
+    assert env["nat_rules_present"] is True and env["nat_rules_source"] == "nftables"
+
+
 def test_inside_a_namespace_the_global_keys_are_not_settable(netns):
     facts = facts_in(netns)
     assert facts["initial_netns"] is False

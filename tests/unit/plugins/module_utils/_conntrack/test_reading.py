@@ -480,3 +480,16 @@ def test_journal_is_the_last_resort(copy_tree):
 def test_gather_switches_skip_sections():
     facts, _w = gather(tree("linux-6.18"), kernel_log=False, environment=False)
     assert facts["kernel_log"] is None and facts["environment"] is None
+
+
+def test_an_empty_nat_chain_is_not_a_nat_rule():
+    chains = "table ip nat {\n\tchain POSTROUTING {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n}\n"
+
+    def run(argv):
+        run.calls.append(argv)
+        return 0, chains, ""
+    run.calls = []
+    facts, _w = gather(tree("linux-6.18"), run_command=run, which=which_for({"nft": 1}))
+    assert facts["environment"]["nat_rules_present"] is False
+    assert ["nft", "list", "table", "ip", "nat"] in run.calls  # only the nat table is listed in full
+    assert ["nft", "list", "ruleset"] not in run.calls
