@@ -91,7 +91,6 @@ KUBE_PROXY_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp
                    "nf_conntrack_tcp_timeout_close_wait")
 
 
-
 class SettingsError(Exception):
     """Bad input, found before anything was touched."""
 
