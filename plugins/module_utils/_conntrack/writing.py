@@ -430,11 +430,15 @@ class ConntrackSettings(object):
         order = self.sysctl_order()
         ours = self.paths["sysctl"]
         ours_real = os.path.realpath(self._host(ours))
-        try:
-            later = order[order.index(ours) + 1:]
-        except ValueError:
-            self.warnings.append("%s is not in a directory sysctl reads at boot" % ours)
+        if os.path.dirname(ours) not in reading.SYSCTL_DIRS:
+            self.warnings.append("%s is not in a directory sysctl reads at boot (%s)"
+                                 % (ours, ", ".join(reading.SYSCTL_DIRS)))
             return
+        if ours not in order:
+            self.warnings.append("%s is masked by a file of the same name in a directory sysctl prefers: %s"
+                                 % (ours, [f for f in order if os.path.basename(f) == os.path.basename(ours)][0]))
+            return
+        later = order[order.index(ours) + 1:]
         for path in later:
             full = self._host(path)
             if os.path.realpath(full) == ours_real:
