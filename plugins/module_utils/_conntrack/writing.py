@@ -307,6 +307,7 @@ class ConntrackSettings(object):
         if self.settings is None:
             self.validate()
         env = self.detect()
+        self._check_memory()
         wanted = dict(self.settings)
         if env["kube_proxy_running"]:
             owned = sorted(k for k in KUBE_PROXY_KEYS if k in wanted)
@@ -334,6 +335,20 @@ class ConntrackSettings(object):
         self._plan_files(wanted, env)
         self._planned = True
         return self
+
+    def _check_memory(self):
+        """A hash table bigger than half the RAM would fail (or wake the OOM killer) midway: refuse it now."""
+        buckets = self.settings.get("nf_conntrack_buckets")
+        meminfo = _read(self._host("proc/meminfo")) or b""
+        m = re.search(br"^MemTotal:\s+(\d+) kB", meminfo, re.M)
+        if buckets is None or not m:
+            return
+        mem_total_bytes = int(m.group(1)) * 1024
+        table_bytes = buckets * struct.calcsize("P")
+        if table_bytes > mem_total_bytes // 2:
+            raise SettingsError("refused before any change: nf_conntrack_buckets %d needs a %d MiB hash table, "
+                                "more than half of this host's %d MiB of RAM"
+                                % (buckets, table_bytes >> 20, mem_total_bytes >> 20))
 
     def _plan_runtime(self, wanted, env):
         if not env["available"]:
