@@ -5,7 +5,8 @@
 Fills a test namespace with ENTRIES UDP entries (support.traffic.udp_fill) under a
 raised global max, then times, inside that namespace:
   - reading.gather() in summary mode (in-process, 20 runs),
-  - the same with the table walk, and `wc -l < /proc/net/nf_conntrack` for scale,
+  - the same with the table walk (and the process's peak RSS), and
+    `wc -l < /proc/net/nf_conntrack` for scale,
   - one real `ansible -m netfilter.conntrack.facts` run (wall clock, mostly ansible itself).
 Holds the kernel lock and restores the global max whatever happens.
 """
@@ -25,7 +26,7 @@ from support import traffic  # noqa: E402
 from support.kernel import Netns, exclusive_kernel, saved_sysctls, write_value  # noqa: E402
 
 INNER = r'''
-import json, statistics, subprocess, sys, time
+import json, resource, statistics, subprocess, sys, time
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
 def timed(n, **kw):
@@ -41,7 +42,8 @@ for _i in range(3):
     t = time.perf_counter()
     subprocess.run(["sh", "-c", "wc -l < /proc/net/nf_conntrack"], stdout=subprocess.DEVNULL, check=True)
     wc.append(time.perf_counter() - t)
-print(json.dumps({"count": facts["usage"]["count"], "summary_s": summary, "core_s": core, "walk_s": walk,
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(json.dumps({"peak_rss_mb": round(rss_mb, 1), "count": facts["usage"]["count"], "summary_s": summary, "core_s": core, "walk_s": walk,
                   "walk_entries": walk_facts["table"]["entries_read"], "wc_s": wc}))
 '''
 
@@ -63,6 +65,8 @@ def main():
             data["ansible_run_s"] = time.perf_counter() - t
             data["ansible_ok"] = "SUCCESS" in mod.stdout
             data["fill_s"] = fill_s
+            with open("/proc/loadavg") as f:
+                data["loadavg_1min"] = float(f.read().split()[0])  # other test runs share this machine
     for key in ("summary_s", "core_s", "walk_s", "wc_s"):
         values = data[key]
         data[key] = {"median_ms": round(statistics.median(values) * 1000, 2), "max_ms": round(max(values) * 1000, 2)}

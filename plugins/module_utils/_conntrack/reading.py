@@ -548,17 +548,20 @@ def read_cpu_count(r):
 # ----------------------------------------------------------------- environment
 
 def kube_proxy_running(r):
+    # comm only (one small read per process); old clusters ran it as "hyperkube proxy".
     for pid in r.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(r.path("/proc/%s/comm" % pid), "rb") as f:
-                if f.read().strip() == b"kube-proxy":
-                    return True
-            with open(r.path("/proc/%s/cmdline" % pid), "rb") as f:
-                argv0 = f.read().split(b"\0", 1)[0]
-            if os.path.basename(argv0) == b"kube-proxy":
+                comm = f.read().strip()
+            if comm == b"kube-proxy":
                 return True
+            if comm == b"hyperkube":
+                with open(r.path("/proc/%s/cmdline" % pid), "rb") as f:
+                    argv = f.read().split(b"\0")
+                if len(argv) > 1 and argv[1] in (b"kube-proxy", b"proxy"):
+                    return True
         except (IOError, OSError):
             continue  # processes come and go
     return False

@@ -493,3 +493,12 @@ def test_an_empty_nat_chain_is_not_a_nat_rule():
     assert facts["environment"]["nat_rules_present"] is False
     assert ["nft", "list", "table", "ip", "nat"] in run.calls  # only the nat table is listed in full
     assert ["nft", "list", "ruleset"] not in run.calls
+
+
+def test_kube_proxy_run_by_hyperkube_is_found(copy_tree):
+    root = copy_tree("linux-6.18")
+    (root / "proc" / "77").mkdir()
+    (root / "proc" / "77" / "comm").write_text("hyperkube\n")
+    (root / "proc" / "77" / "cmdline").write_bytes(b"/hyperkube\0proxy\0--v=2\0")
+    facts, _w = gather(root)
+    assert facts["environment"]["kube_proxy_running"] is True
