@@ -56,7 +56,8 @@ def cat(name, path):
     return podman("exec", name, "cat", path, check=False).stdout
 
 
-def test_container_applies_namespace_keys_skips_host_keys_and_reruns_clean(container):
+def test_container_applies_namespace_keys_skips_host_keys_and_reruns_clean(kernel_lock, container):
+    # The lock: this test reads the global max, which other live tests change.
     name, mode = container
     host_max = read_int("nf_conntrack_max")
     settings = {"nf_conntrack_max": host_max + 4096, "nf_conntrack_buckets": 131072,
