@@ -31,8 +31,10 @@ def run_module(module, args=None, netns=None, check=False, diff=False, env=None)
     if "." not in module:
         module = "netfilter.conntrack." + module
     with tempfile.TemporaryDirectory() as tree:
-        cmd = [_bin("ansible"), "localhost", "-i", "localhost,", "-c", "local",
-               "-m", module, "-a", json.dumps(args or {}), "-t", tree]
+        cmd = [_bin("ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", module, "-t", tree]
+        if args:
+            # An empty JSON object would reach the module as a raw parameter.
+            cmd += ["-a", json.dumps(args)]
         if check:
             cmd.append("--check")
         if diff:
