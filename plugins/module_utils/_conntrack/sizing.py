@@ -555,7 +555,8 @@ def recommend(facts=None, **inputs):
         closes = tcp_states["TIME_WAIT"] / float(tw_now)
         rates["tcp_closes_per_second"] = round(closes, 3)
         # Steady state: the TIME_WAIT share scales with the time_wait timeout we will set.
-        projected = (count or 0) - tcp_states["TIME_WAIT"] + closes * effective["nf_conntrack_tcp_timeout_time_wait"]
+        projected = ((count or 0) - tcp_states["TIME_WAIT"]
+                     + tcp_states["TIME_WAIT"] * effective["nf_conntrack_tcp_timeout_time_wait"] / float(tw_now))
         sources["observed_rate"] = int(math.ceil(max(projected, 0)))
     # Pressure now (a stats sample) or since boot (counters, kernel log): the max of the time was too small.
     pressure_seen = []
