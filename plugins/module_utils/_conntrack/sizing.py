@@ -555,7 +555,8 @@ def recommend(facts=None, **inputs):
         closes = tcp_states["TIME_WAIT"] / float(tw_now)
         rates["tcp_closes_per_second"] = round(closes, 3)
         # Steady state: the TIME_WAIT share scales with the time_wait timeout we will set.
-        projected = (count or 0) - tcp_states["TIME_WAIT"] + closes * effective["nf_conntrack_tcp_timeout_time_wait"]
+        projected = ((count or 0) - tcp_states["TIME_WAIT"]
+                     + tcp_states["TIME_WAIT"] * effective["nf_conntrack_tcp_timeout_time_wait"] / float(tw_now))
         sources["observed_rate"] = int(math.ceil(max(projected, 0)))
     # Pressure now (a stats sample) or since boot (counters, kernel log): the max of the time was too small.
     pressure_seen = []
@@ -744,6 +745,9 @@ def recommend(facts=None, **inputs):
                             " (not the initial namespace): apply them on the host")
         if current_max == 0:
             warnings.append("nf_conntrack_max is 0: the table is unlimited and only RAM bounds it")
+        if count and new_max < count:
+            warnings.append("the recommended max %d is below the current count %d: new flows would be dropped"
+                            " until the count falls under it" % (new_max, count))
 
     summary = _summary(planning, verdict, settings, memory, rate_parts, needed, driver)
     return {
