@@ -186,7 +186,10 @@ def test_module_in_a_container_reports_a_non_initial_namespace():
     collections_path = os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(":")[0]
     if not collections_path:
         pytest.skip("ANSIBLE_COLLECTIONS_PATH is not set (run through scripts/test live)")
-    env = dict(os.environ, CONTAINERS_CONF=os.path.join(here, "..", "..", "scripts", "containers.conf"))
+    scripts = os.path.join(here, "..", "..", "scripts")
+    env = dict(os.environ, CONTAINERS_CONF=os.path.join(scripts, "containers.conf"))
+    # Builds the local image on a fresh machine; a no-op when it is current.
+    subprocess.run([os.path.join(scripts, "test-image")], stdout=subprocess.DEVNULL, check=True, env=env, timeout=600)
     mounts = ["-v", "%s:%s:ro" % (venv, venv), "-v", "%s:%s:ro" % (collections_path, collections_path)]
     if python_home and not python_home.startswith(venv):
         mounts += ["-v", "%s:%s:ro" % (python_home, python_home)]
