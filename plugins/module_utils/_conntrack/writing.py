@@ -1,0 +1,613 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) netfilter.conntrack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Apply nf_conntrack settings at runtime and in boot-time files.
+
+Private to this collection. ``ConntrackSettings`` validates the wanted values,
+reads what is there, answers whether anything must change, applies it (runtime
+first, rolled back on failure, then files, each atomically) and reports before
+and after for diff mode. Everything is relative to ``root`` so unit tests run
+against a temporary tree. Standard library only; Python 3.8 compatible.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import os
+import re
+import shutil
+import stat
+import struct
+import tempfile
+import time
+
+NETFILTER_DIR = "proc/sys/net/netfilter"
+HASHSIZE_PARAM = "sys/module/nf_conntrack/parameters/hashsize"
+SYSCTL_PREFIX = "net.netfilter."
+
+DEFAULT_SYSCTL_FILE = "/etc/sysctl.d/90-netfilter-conntrack.conf"
+DEFAULT_MODPROBE_FILE = "/etc/modprobe.d/netfilter-conntrack.conf"
+DEFAULT_MODULES_LOAD_FILE = "/etc/modules-load.d/netfilter-conntrack.conf"
+DEFAULT_UDEV_RULE_FILE = "/etc/udev/rules.d/90-netfilter-conntrack.rules"
+
+# The method systemd's sysctl.d(5) gives for keys that only exist once a module loads.
+UDEV_RULE = ('ACTION=="add", SUBSYSTEM=="module", KERNEL=="nf_conntrack", '
+             'RUN+="/usr/lib/systemd/systemd-sysctl --prefix=/net/netfilter"')
+
+HEADER = ("# Managed by Ansible (netfilter.conntrack.settings). Local edits are overwritten.\n")
+
+INT_MAX = 2 ** 31 - 1
+# proc_dointvec_jiffies refuses seconds above INT_MAX / HZ; HZ is at most 1000.
+TIMEOUT_MAX_SECONDS = INT_MAX // 1000
+# nf_ct_alloc_hashtable refuses more than INT_MAX / sizeof(pointer) buckets.
+BUCKETS_MAX = INT_MAX // 8
+
+KEY_RE = re.compile(r"^nf_conntrack_[a-z0-9_]+$")
+
+# The kind of each writable key any kernel has had: (kind, minimum, maximum).
+_BOOL = ("bool", 0, 1)
+_TIMEOUT = ("timeout", 1, TIMEOUT_MAX_SECONDS)
+KEYS = {
+    "nf_conntrack_max": ("int", 0, INT_MAX),
+    "nf_conntrack_buckets": ("buckets", 1, BUCKETS_MAX),
+    "nf_conntrack_expect_max": ("int", 1, INT_MAX),
+    "nf_conntrack_acct": _BOOL,
+    "nf_conntrack_timestamp": _BOOL,
+    "nf_conntrack_checksum": _BOOL,
+    "nf_conntrack_helper": _BOOL,
+    "nf_conntrack_tcp_loose": _BOOL,
+    "nf_conntrack_tcp_be_liberal": _BOOL,
+    "nf_conntrack_tcp_ignore_invalid_rst": _BOOL,
+    "nf_conntrack_dccp_loose": _BOOL,
+    "nf_conntrack_events": ("int", 0, 2),
+    "nf_conntrack_log_invalid": ("int", 0, 255),
+    "nf_conntrack_tcp_max_retrans": ("int", 0, 255),
+    "nf_conntrack_frag6_high_thresh": ("int", 0, 2 ** 62),
+    "nf_conntrack_frag6_low_thresh": ("int", 0, 2 ** 62),
+    "nf_conntrack_frag6_timeout": _TIMEOUT,
+}
+for _name in ("generic_timeout", "icmp_timeout", "icmpv6_timeout", "udp_timeout", "udp_timeout_stream",
+              "gre_timeout", "gre_timeout_stream",
+              "tcp_timeout_syn_sent", "tcp_timeout_syn_recv", "tcp_timeout_established",
+              "tcp_timeout_fin_wait", "tcp_timeout_close_wait", "tcp_timeout_last_ack",
+              "tcp_timeout_time_wait", "tcp_timeout_close", "tcp_timeout_max_retrans",
+              "tcp_timeout_unacknowledged",
+              "sctp_timeout_closed", "sctp_timeout_cookie_wait", "sctp_timeout_cookie_echoed",
+              "sctp_timeout_established", "sctp_timeout_shutdown_sent", "sctp_timeout_shutdown_recd",
+              "sctp_timeout_shutdown_ack_sent", "sctp_timeout_heartbeat_sent", "sctp_timeout_heartbeat_acked",
+              "dccp_timeout_request", "dccp_timeout_respond", "dccp_timeout_partopen", "dccp_timeout_open",
+              "dccp_timeout_closereq", "dccp_timeout_closing", "dccp_timeout_timewait"):
+    KEYS["nf_conntrack_" + _name] = _TIMEOUT
+
+# Read-only outside the initial network namespace (containers included).
+GLOBAL_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max")
+# What kube-proxy sets itself when it starts (its conntrack settings).
+KUBE_PROXY_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp_timeout_established",
+                   "nf_conntrack_tcp_timeout_close_wait")
+
+# Where sysctl --system (procps) and systemd-sysctl look, highest priority first.
+SYSCTL_DIRS = ("etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d", "usr/lib/sysctl.d", "lib/sysctl.d")
+
+
+class SettingsError(Exception):
+    """Bad input, found before anything was touched."""
+
+
+class ApplyError(Exception):
+    """A write failed; ``result`` says what was rolled back."""
+
+    def __init__(self, msg, result):
+        super(ApplyError, self).__init__(msg)
+        self.result = result
+
+
+def bucket_granularity():
+    """The kernel rounds buckets up to whole pages of hlist_nulls_head pointers."""
+    try:
+        page = os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        page = 4096
+    return max(1, page // struct.calcsize("P"))
+
+
+def round_buckets(value, granularity=None):
+    """What the kernel will read back after writing ``value`` buckets (100000 -> 100352)."""
+    granularity = granularity or bucket_granularity()
+    return -(-value // granularity) * granularity
+
+
+def coerce_value(key, value):
+    """Validate one value for one key; returns the int or raises SettingsError."""
+    kind, low, high = KEYS[key]
+    if isinstance(value, bool):
+        if kind != "bool":
+            raise SettingsError("%s: expected an integer, got a boolean (%r)" % (key, value))
+        number = int(value)
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*$", value):
+        number = int(value.strip())
+    else:
+        raise SettingsError("%s: expected an integer, got %s %r" % (key, type(value).__name__, value))
+    if not low <= number <= high:
+        unit = " seconds" if kind == "timeout" else ""
+        raise SettingsError("%s: %d is out of range (%d..%d%s)" % (key, number, low, high, unit))
+    return number
+
+
+def validate_settings(settings):
+    """All keys and values checked, nothing touched; returns {key: int}."""
+    if not isinstance(settings, dict):
+        raise SettingsError("settings must be a dict of kernel key names to integers")
+    problems, clean = [], {}
+    for key in sorted(settings, key=str):
+        if not isinstance(key, str) or not KEY_RE.match(key):
+            problems.append("%r is not an nf_conntrack sysctl name (use names like nf_conntrack_max)" % (key,))
+            continue
+        if key not in KEYS:
+            problems.append("%s is not on the allowlist of writable nf_conntrack keys" % key)
+            continue
+        try:
+            clean[key] = coerce_value(key, settings[key])
+        except SettingsError as exc:
+            problems.append(str(exc))
+    low, high = clean.get("nf_conntrack_frag6_low_thresh"), clean.get("nf_conntrack_frag6_high_thresh")
+    if low is not None and high is not None and low > high:
+        problems.append("nf_conntrack_frag6_low_thresh must not exceed nf_conntrack_frag6_high_thresh")
+    if problems:
+        raise SettingsError("refused before any change: " + "; ".join(problems))
+    return clean
+
+
+def parse_sysctl_file(text):
+    """{dotted key: value string} as sysctl reads a sysctl.d file."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;" or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        key = key.strip().lstrip("-").strip()
+        if key[:1] == "/" or ("/" in key and key.index("/") < (key.index(".") if "." in key else len(key))):
+            key = key.strip("/").replace("/", ".")
+        values[key] = value.strip()
+    return values
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (IOError, OSError) as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+
+
+def _read_int(path):
+    data = _read(path)
+    if data is None:
+        return None
+    try:
+        return int(data.split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+class ConntrackSettings(object):
+    """Desired nf_conntrack state on one host, the community.crypto backend way."""
+
+    def __init__(self, settings, root="/", state="present", runtime=True,
+                 persist_sysctl=True, sysctl_file=DEFAULT_SYSCTL_FILE,
+                 persist_modprobe=True, modprobe_file=DEFAULT_MODPROBE_FILE,
+                 boot_fix="auto", modules_load_file=DEFAULT_MODULES_LOAD_FILE,
+                 udev_rule_file=DEFAULT_UDEV_RULE_FILE,
+                 kube_proxy="respect", strict=False, backup=False, backup_func=None,
+                 granularity=None):
+        self.root = root or "/"
+        self.state = state
+        self.runtime_enabled = runtime
+        self.persist_sysctl = persist_sysctl
+        self.persist_modprobe = persist_modprobe
+        self.boot_fix = boot_fix
+        self.paths = {"sysctl": sysctl_file, "modprobe": modprobe_file,
+                      "modules_load": modules_load_file, "udev_rule": udev_rule_file}
+        self.kube_proxy = kube_proxy
+        self.strict = strict
+        self.backup = backup
+        self.backup_func = backup_func or self._backup_copy
+        self.granularity = granularity or bucket_granularity()
+        self.raw_settings = settings if settings is not None else {}
+        self.settings = None
+        self.warnings = []
+        self.notes = []
+        self.skipped = {}
+        self.runtime = {}      # key -> {"before": int|None, "after": int}
+        self.files = {}        # logical name -> dict(path, before, after)
+        self.environment = {}
+        self._missing = set()
+        self._planned = False
+
+    # ---------------------------------------------------------------- paths
+    def _host(self, path):
+        """A host path under root."""
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def _netfilter(self, key):
+        return self._host(os.path.join(NETFILTER_DIR, key))
+
+    # ----------------------------------------------------------- validation
+    def validate(self):
+        """Every input checked before anything is read for writing or touched."""
+        if self.state not in ("present", "absent"):
+            raise SettingsError("state must be present or absent")
+        if self.kube_proxy not in ("respect", "override"):
+            raise SettingsError("kube_proxy must be respect or override")
+        if self.boot_fix not in ("auto", "always", "never"):
+            raise SettingsError("boot_fix must be auto, always or never")
+        suffix = {"sysctl": ".conf", "modprobe": ".conf", "modules_load": ".conf", "udev_rule": ".rules"}
+        for name, path in self.paths.items():
+            if not isinstance(path, str) or not path.startswith("/") or ".." in path.split("/") \
+                    or not path.endswith(suffix[name]) or path.endswith("/" + suffix[name]):
+                raise SettingsError("%s_file must be an absolute path ending in %s (the only files the %s "
+                                    "loader reads), got %r" % (name, suffix[name], name.replace("_", "-"), path))
+        self.settings = validate_settings(self.raw_settings)
+        if self.state == "present" and not self.settings:
+            raise SettingsError("settings is empty: nothing to apply")
+        if "nf_conntrack_buckets" in self.settings:
+            self.settings["nf_conntrack_buckets"] = round_buckets(self.settings["nf_conntrack_buckets"],
+                                                                  self.granularity)
+            if self.settings["nf_conntrack_buckets"] > BUCKETS_MAX:
+                raise SettingsError("refused before any change: nf_conntrack_buckets rounds up past %d" % BUCKETS_MAX)
+        return self.settings
+
+    # ---------------------------------------------------------- environment
+    def detect(self):
+        """What kind of place this is. TODO(dedup): reuse reading.py's helpers once branch facts lands."""
+        max_path = self._netfilter("nf_conntrack_max")
+        available = os.path.exists(max_path)
+        initial = None
+        if available:
+            # The kernel registers the global keys 0444 outside init_net: the surest sign.
+            initial = bool(os.stat(max_path).st_mode & 0o222)
+        ro_mount = False
+        if available:
+            try:
+                ro_mount = bool(os.statvfs(self._host(NETFILTER_DIR)).f_flag & os.ST_RDONLY)
+            except (OSError, AttributeError):
+                ro_mount = False
+        self.environment = {
+            "available": available,
+            "initial_netns": initial,
+            "proc_sys_read_only": ro_mount,
+            "module": self._module_kind(),
+            "kube_proxy_running": self._kube_proxy_running(),
+        }
+        return self.environment
+
+    def _module_kind(self):
+        sysmod = self._host("sys/module/nf_conntrack")
+        if os.path.isdir(sysmod):
+            # Only loadable modules have initstate.
+            return "loadable" if os.path.exists(os.path.join(sysmod, "initstate")) else "builtin"
+        release = _read(self._host("proc/sys/kernel/osrelease"))
+        if release:
+            moddir = self._host(os.path.join("lib/modules", release.decode().strip()))
+            builtin = _read(os.path.join(moddir, "modules.builtin")) or b""
+            if re.search(br"(^|/)nf_conntrack\.ko\b", builtin, re.M):
+                return "builtin"
+            dep = _read(os.path.join(moddir, "modules.dep")) or b""
+            if re.search(br"(^|/)nf_conntrack\.ko(\.[a-z]+)?:", dep, re.M):
+                return "loadable"
+        return "unknown"
+
+    def _kube_proxy_running(self):
+        proc = self._host("proc")
+        try:
+            pids = [p for p in os.listdir(proc) if p.isdigit()]
+        except OSError:
+            return False
+        for pid in pids:
+            try:
+                comm = _read(os.path.join(proc, pid, "comm"))
+            except (IOError, OSError):
+                continue  # the process went away or hides itself
+            if comm is not None and comm.strip() == b"kube-proxy":
+                return True
+        return False
+
+    # ---------------------------------------------------------------- plan
+    def plan(self):
+        """Work out skipped keys, runtime before/after and every file's content. Reads only."""
+        if self.settings is None:
+            self.validate()
+        env = self.detect()
+        wanted = dict(self.settings)
+        if env["kube_proxy_running"]:
+            owned = sorted(k for k in KUBE_PROXY_KEYS if k in wanted)
+            if owned and self.kube_proxy == "respect":
+                for key in owned:
+                    self.skipped[key] = "kube-proxy runs here and owns this key (kube_proxy=respect)"
+                    del wanted[key]
+                self.warnings.append("kube-proxy is running: left %s alone; set kube_proxy=override to manage "
+                                     "them anyway" % ", ".join(owned))
+            elif owned:
+                self.warnings.append("kube-proxy is running and may reset %s when it restarts "
+                                     "(kube_proxy=override)" % ", ".join(owned))
+        if env["initial_netns"] is False:
+            for key in GLOBAL_KEYS:
+                if key in wanted:
+                    self.skipped[key] = ("global key, read-only outside the initial network namespace "
+                                         "(container or netns): set it on the host")
+                    del wanted[key]
+        if self.runtime_enabled:
+            self._plan_runtime(wanted, env)
+        if self.strict and self.skipped:
+            raise SettingsError("strict: would skip %s" % "; ".join(
+                "%s (%s)" % (k, v) for k, v in sorted(self.skipped.items())))
+        self._plan_files(wanted, env)
+        self._planned = True
+        return self
+
+    def _plan_runtime(self, wanted, env):
+        if not env["available"]:
+            for key in sorted(wanted):
+                self.skipped.setdefault(key, "nf_conntrack is not loaded: not applied at runtime")
+            self.warnings.append("nf_conntrack is not loaded here: nothing applied at runtime; the boot files "
+                                 "apply the values when it loads")
+            return
+        for key in sorted(wanted):
+            path = self._netfilter(key)
+            before = _read_int(path)
+            if key == "nf_conntrack_buckets" and before is None:
+                before = _read_int(self._host(HASHSIZE_PARAM))
+            if before is None:
+                self.skipped[key] = "not present in this kernel (%s)" % os.uname()[2]
+                self._missing.add(key)
+                self.warnings.append("%s does not exist in this kernel: skipped" % key)
+                continue
+            if env["proc_sys_read_only"]:
+                self.skipped[key] = "/proc/sys is mounted read-only here (a container without unmask=/proc/sys)"
+                continue
+            self.runtime[key] = {"before": before, "after": wanted[key]}
+        if env["proc_sys_read_only"] and wanted:
+            self.warnings.append("/proc/sys is read-only in this container: runtime values were not applied")
+
+    def _plan_files(self, wanted, env):
+        present = self.state == "present"
+        # Keys the kernel lacks would make systemd-sysctl log errors at every boot.
+        persisted = dict((k, v) for k, v in wanted.items() if k not in self._missing)
+        loadable = env["module"] == "loadable"
+        if self.persist_sysctl or not present:
+            keys = dict(persisted)
+            if loadable and "nf_conntrack_buckets" in keys and self.persist_modprobe:
+                del keys["nf_conntrack_buckets"]  # the modprobe option sizes it at load, without a resize
+            self._plan_file("sysctl", self._render_sysctl(keys) if present and keys else None, present and not keys)
+        if self.persist_modprobe and loadable or not present:
+            buckets = persisted.get("nf_conntrack_buckets")
+            content = None
+            if present and buckets is not None:
+                content = HEADER + "options nf_conntrack hashsize=%d\n" % buckets
+            self._plan_file("modprobe", content, present and content is None)
+        boot_fix = self.boot_fix == "always" or (self.boot_fix == "auto" and env["module"] in ("loadable", "unknown"))
+        if boot_fix or not present:
+            self._plan_file("modules_load", HEADER + "nf_conntrack\n" if present else None, False)
+            self._plan_file("udev_rule", HEADER + "# Re-apply net.netfilter sysctls once nf_conntrack exists "
+                            "(systemd sysctl.d(5)).\n" + UDEV_RULE + "\n" if present else None, False)
+        if present and env["module"] == "builtin" and "nf_conntrack_buckets" in persisted:
+            self.notes.append("nf_conntrack is built in: nf_conntrack_buckets persists through the sysctl drop-in; "
+                              "the kernel command line nf_conntrack.hashsize=N is the other way")
+        if present and (self.persist_sysctl and persisted):
+            self._check_sysctl_order(persisted)
+
+    def _plan_file(self, name, content, leave_alone):
+        """content None: the file must not exist; leave_alone: not managed this run."""
+        if leave_alone:
+            return
+        path = self.paths[name]
+        full = self._host(path)
+        before = _read(full)
+        info = {"path": path, "full": full, "before": before.decode("utf-8", "replace") if before is not None else None,
+                "after": content, "fix_attrs": False}
+        if content is not None and before is not None:
+            st = os.lstat(full)
+            want_owner = os.geteuid() == 0
+            info["fix_attrs"] = (stat.S_IMODE(st.st_mode) != 0o644 or not stat.S_ISREG(st.st_mode)
+                                 or (want_owner and (st.st_uid, st.st_gid) != (0, 0)))
+        info["changed"] = info["before"] != content or info["fix_attrs"]
+        self.files[name] = info
+
+    def _render_sysctl(self, keys):
+        lines = [HEADER, "# Applied at boot by systemd-sysctl and sysctl --system. The kernel rounds\n",
+                 "# nf_conntrack_buckets up to a multiple of %d.\n" % self.granularity]
+        for key in self._write_order(keys, dict((k, None) for k in keys)):
+            lines.append("%s%s = %d\n" % (SYSCTL_PREFIX, key, keys[key]))
+        return "".join(lines)
+
+    def sysctl_order(self):
+        """Files in the order sysctl --system applies them; the last value for a key wins."""
+        by_name = {}
+        for d in SYSCTL_DIRS:
+            full = self._host(d)
+            try:
+                names = os.listdir(full)
+            except OSError:
+                continue
+            for name in names:
+                if name.endswith(".conf") and name not in by_name:
+                    by_name[name] = os.path.join("/", d, name)
+        ours = self.paths["sysctl"]
+        by_name.setdefault(os.path.basename(ours), ours)
+        order = [by_name[n] for n in sorted(by_name)]
+        if os.path.exists(self._host("etc/sysctl.conf")):
+            order.append("/etc/sysctl.conf")  # procps applies it after the directories
+        return order
+
+    def _check_sysctl_order(self, keys):
+        order = self.sysctl_order()
+        ours = self.paths["sysctl"]
+        ours_real = os.path.realpath(self._host(ours))
+        try:
+            later = order[order.index(ours) + 1:]
+        except ValueError:
+            self.warnings.append("%s is not in a directory sysctl reads at boot" % ours)
+            return
+        for path in later:
+            full = self._host(path)
+            if os.path.realpath(full) == ours_real:
+                continue
+            data = _read(full)
+            if data is None:
+                continue
+            theirs = parse_sysctl_file(data.decode("utf-8", "replace"))
+            for key in sorted(keys):
+                if SYSCTL_PREFIX + key in theirs:
+                    self.warnings.append("%s%s is also set in %s, which sysctl applies after %s: its value (%s) "
+                                         "wins at boot" % (SYSCTL_PREFIX, key, path, ours, theirs[SYSCTL_PREFIX + key]))
+
+    # ------------------------------------------------------------- answers
+    def _runtime_changes(self):
+        return dict((k, v) for k, v in self.runtime.items() if v["before"] != v["after"])
+
+    def needs_change(self):
+        if not self._planned:
+            self.plan()
+        return bool(self._runtime_changes()) or any(f["changed"] for f in self.files.values())
+
+    def _write_order(self, keys, before):
+        """Growing: buckets before max, so chains never get deeper than planned; shrinking: the reverse."""
+        rest = sorted(k for k in keys if k not in ("nf_conntrack_buckets", "nf_conntrack_max"))
+        head = [k for k in ("nf_conntrack_buckets", "nf_conntrack_max") if k in keys]
+        b = before.get("nf_conntrack_buckets")
+        if len(head) == 2 and b is not None and keys["nf_conntrack_buckets"] < b:
+            head.reverse()
+        return head + rest
+
+    # --------------------------------------------------------------- apply
+    def _write_runtime(self, key, value):
+        path = self._netfilter(key)
+        if key == "nf_conntrack_buckets" and not os.path.exists(path):
+            path = self._host(HASHSIZE_PARAM)
+        with open(path, "w") as f:
+            f.write("%d\n" % value)
+
+    def apply_runtime(self):
+        changes = self._runtime_changes()
+        befores = dict((k, v["before"]) for k, v in changes.items())
+        order = self._write_order(changes, befores)
+        done = []
+        for key in order:
+            try:
+                self._write_runtime(key, changes[key]["after"])
+                done.append(key)
+            except (IOError, OSError) as exc:
+                rollback_errors = []
+                for prev in reversed(done):
+                    try:
+                        self._write_runtime(prev, befores[prev])
+                    except (IOError, OSError) as rexc:
+                        rollback_errors.append("%s: %s" % (prev, rexc))
+                msg = "writing %s=%d failed (%s)" % (key, changes[key]["after"], exc.strerror or exc)
+                if done:
+                    msg += "; rolled back %s" % ", ".join(done)
+                if rollback_errors:
+                    msg += "; ROLLBACK FAILED for %s" % "; ".join(rollback_errors)
+                raise ApplyError(msg, {"rolled_back": done, "rollback_errors": rollback_errors, "failed_key": key})
+        for key in order:
+            actual = _read_int(self._netfilter(key))
+            if key == "nf_conntrack_buckets" and actual is None:
+                actual = _read_int(self._host(HASHSIZE_PARAM))
+            if actual != changes[key]["after"]:
+                self.warnings.append("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]))
+                self.runtime[key]["after"] = actual
+
+    def _backup_copy(self, full):
+        dest = "%s.%d.%s~" % (full, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
+        shutil.copy2(full, dest)
+        return dest
+
+    def apply_files(self):
+        for name in sorted(self.files):
+            info = self.files[name]
+            if not info["changed"]:
+                continue
+            full = info["full"]
+            if self.backup and os.path.exists(full):
+                info["backup"] = self.backup_func(full)
+            if info["after"] is None:
+                os.unlink(full)
+            else:
+                write_atomic(full, info["after"].encode("utf-8"))
+
+    def apply(self):
+        """Runtime first (validated, ordered, rolled back on failure), then the files."""
+        if not self._planned:
+            self.plan()
+        self.apply_runtime()
+        try:
+            self.apply_files()
+        except (IOError, OSError) as exc:
+            raise ApplyError("writing files failed (%s); runtime values were applied" % exc,
+                             {"rolled_back": [], "rollback_errors": [], "failed_key": None})
+
+    # -------------------------------------------------------------- report
+    def result(self):
+        files = {}
+        for name, info in self.files.items():
+            entry = {"changed": info["changed"], "state": "absent" if info["after"] is None else "present"}
+            entry["backup"] = info.get("backup")
+            files[info["path"]] = entry
+        return {
+            "runtime": dict((k, dict(v)) for k, v in self.runtime.items()),
+            "skipped": dict(self.skipped),
+            "files": files,
+            "desired": dict((k, v["after"]) for k, v in self.runtime.items()) if self.runtime else {},
+            "environment": dict(self.environment),
+            "notes": list(self.notes),
+        }
+
+    def diff(self):
+        diffs = []
+        if self.runtime:
+            keys = sorted(self.runtime)
+            diffs.append({
+                "before_header": "runtime (/proc/sys/net/netfilter)",
+                "after_header": "runtime (/proc/sys/net/netfilter)",
+                "before": "".join("%s%s = %s\n" % (SYSCTL_PREFIX, k, self.runtime[k]["before"]) for k in keys),
+                "after": "".join("%s%s = %s\n" % (SYSCTL_PREFIX, k, self.runtime[k]["after"]) for k in keys),
+            })
+        for name in sorted(self.files):
+            info = self.files[name]
+            diffs.append({"before_header": info["path"] if info["before"] is not None else "%s (absent)" % info["path"],
+                          "after_header": info["path"] if info["after"] is not None else "%s (absent)" % info["path"],
+                          "before": info["before"] or "", "after": info["after"] or ""})
+        return diffs
+
+
+def write_atomic(path, data, mode=0o644):
+    """Temp file in the same directory, fsync, rename: readers see the old or the new file, never half."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            if os.geteuid() == 0:
+                os.fchown(f.fileno(), 0, 0)
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
