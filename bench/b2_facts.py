@@ -48,7 +48,7 @@ def _best(runs):
 
 
 def _probe(ns, mode):
-    res = common.measure(ns.argv([common.python_in_venv(), PROBE, common.collections_path(), mode]))
+    res = common.measure(ns.argv([common.python_in_venv(), PROBE, common.collections_path().split(":")[0], mode]))
     if res["exit_code"] != 0:
         return {"error": res["stderr"].strip().splitlines()[-1:] or ["exit %s" % res["exit_code"]],
                 "seconds": None, "process_seconds": res["seconds"], "peak_rss_bytes": res["peak_rss_bytes"]}
@@ -61,13 +61,13 @@ def _probe(ns, mode):
 def _ansible_walk(ns):
     start = time.monotonic()
     try:
-        result = run_module("facts", {"table": True}, netns=ns)
+        result = run_module("facts", {"table": True}, netns=ns, env=common.ansible_env())
     except RuntimeError as exc:
         return {"error": str(exc)[-500:], "seconds": round(time.monotonic() - start, 3)}
     seconds = round(time.monotonic() - start, 3)
     facts = (result.get("ansible_facts") or {}).get("conntrack") or {}
     table = facts.get("table") or {}
-    return {"seconds": seconds, "failed": bool(result.get("failed")), "msg": result.get("msg"),
+    return {"seconds": seconds, "failed": bool(result.get("failed")) or not facts, "msg": result.get("msg"),
             "entries_read": table.get("entries_read"), "count": (facts.get("usage") or {}).get("count")}
 
 

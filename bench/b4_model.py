@@ -61,14 +61,12 @@ def memory(sizes=(100000, 1000000)):
     with table_lab.table_namespace(int(max(sizes) * 1.1) + 1024) as ns:
         time.sleep(0.5)
         slab0, meminfo0, count0 = slab_bytes(), meminfo_slab_bytes(), table_lab.count(ns)
-        facts_memory = model.facts_memory()
-        out["facts_memory"] = facts_memory
         for size in sorted(sizes):
             have, _ = table_lab.fill_to(ns, size)
             time.sleep(0.5)
             slab1, meminfo1 = slab_bytes(), meminfo_slab_bytes()
             entries = have - count0
-            predicted = model.predicted_memory(entries, facts_memory)
+            predicted = model.predicted_memory(ns, entries)
             slab_growth = slab1["bytes"] - slab0["bytes"]
             meminfo_growth = meminfo1 - meminfo0
             row = {"entries": entries, "predicted": predicted,
@@ -120,6 +118,10 @@ def little(rate_per_second=200, time_wait_seconds=30, periods=3):
         out["gateway_timeouts"] = {k: int(lab.gateway.sysctl(k)) for k in (
             "nf_conntrack_tcp_timeout_time_wait", "nf_conntrack_tcp_timeout_fin_wait",
             "nf_conntrack_tcp_timeout_last_ack", "nf_conntrack_tcp_timeout_close_wait")}
+        # The model gets the rate the pacer achieved and the mean duration it measured.
+        rate = pacer["achieved_rate_per_second"]
+        duration = pacer["mean_duration_seconds"] or 0.0
+        predicted = model.predicted_steady_entries(lab.gateway, rate, duration, time_wait_seconds)
     # Steady state: once the first connections have left TIME_WAIT, plus a margin for GC.
     settle = time_wait_seconds + 5
     steady = [(c, live) for t, c, live in samples if settle <= t <= seconds]
@@ -130,9 +132,6 @@ def little(rate_per_second=200, time_wait_seconds=30, periods=3):
     out["observed_steady_min_max"] = [min(live), max(live)] if live else None
     out["observed_steady_kernel_count"] = round(sum(counts) / float(len(counts)), 1) if counts else None
     out["observed_kernel_count_min_max"] = [min(counts), max(counts)] if counts else None
-    rate = pacer["achieved_rate_per_second"]
-    duration = pacer["mean_duration_seconds"] or 0.0
-    predicted = model.predicted_steady_entries(rate, duration, time_wait_seconds)
     out["predicted"] = predicted
     p = predicted.get("entries")
     out["error"] = common.ratio(p - out["observed_steady_entries"], out["observed_steady_entries"], 4) \

@@ -93,13 +93,30 @@ def python_in_venv():
     return sys.executable
 
 
+def ansible_env():
+    """Environment for ansible runs from the bench: this checkout and the bench-only collections."""
+    return {"ANSIBLE_COLLECTIONS_PATH": collections_path() + ":" + test_collections()}
+
+
+_TEST_COLLECTIONS = []
+
+
+def test_collections():
+    """ansible.posix, community.general, containers.podman from the ansible wheel (scripts/test-collections)."""
+    if not _TEST_COLLECTIONS:
+        out = subprocess.run([os.path.join(ROOT, "scripts", "test-collections")], stdout=subprocess.PIPE,
+                             universal_newlines=True, check=True).stdout
+        _TEST_COLLECTIONS.append(out.strip().splitlines()[-1])
+    return _TEST_COLLECTIONS[0]
+
+
 def collections_path():
     """The ANSIBLE_COLLECTIONS_PATH that holds this checkout as netfilter.conntrack."""
     path = os.environ.get("ANSIBLE_COLLECTIONS_PATH")
     if path:
-        return path
+        return path.split(":")[0]
     # tests/conftest.py linked the checkout under /tmp/netfilter.conntrack-<hash>/linked
     for p in sys.path:
         if os.path.isdir(os.path.join(p, "ansible_collections", "netfilter", "conntrack")):
             return p
-    return ROOT
+    raise RuntimeError("netfilter.conntrack is not on any collections path")

@@ -1,44 +1,57 @@
 """The recommend model, as the benchmarks ask it: memory for N entries, steady-state entries for a rate.
 
-Everything here calls the collection's own code (module_utils), so that B4 measures the
-model users get. When that code is missing from the checkout, the answer says so
-(``model_source: unavailable``) instead of substituting a formula of ours.
+Everything here runs the collection's own sizing code (module_utils) against the facts of
+the namespace being measured, so that B4 measures the model users get. When that code is
+missing from the checkout, the answer says so (``model_source: unavailable``) instead of
+substituting a formula of ours.
 """
+import json
+import os
+import subprocess
+
 import _paths  # noqa: F401  pylint: disable=unused-import
+import common
 
-try:
-    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
-except ImportError:  # the facts work has not landed in this checkout
-    reading = None
-try:
-    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
-except ImportError:  # the recommend work has not landed in this checkout
-    sizing = None
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_probe.py")
 
 
-def facts_memory():
-    """The memory facts of this host (slab object size etc.), from our facts code."""
-    if reading is None:
-        return None
-    facts, _ = reading.gather()
-    return facts.get("memory")
+def available():
+    root = common.collections_path()
+    return os.path.exists(os.path.join(root, "ansible_collections", "netfilter", "conntrack", "plugins",
+                                       "module_utils", "_conntrack", "sizing.py"))
 
 
-def predicted_memory(entries, memory_facts):
-    if sizing is None:
+def ask(ns, inputs):
+    """The recommendation (memory, entries, settings) for inputs, computed inside namespace ns."""
+    cmd = [common.python_in_venv(), PROBE, common.collections_path(), json.dumps(inputs)]
+    if ns is not None:
+        cmd = ns.argv(cmd)
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if res.returncode != 0:
+        raise RuntimeError("recommend model failed: %s" % res.stderr.strip()[-800:])
+    return json.loads(res.stdout)
+
+
+def predicted_memory(ns, entries):
+    """Bytes the model gives `entries` entries: entries x its per-entry bytes (slab object + extensions).
+
+    The hash table is left out: the buckets do not change while the table fills, so
+    the measured growth holds only entries.
+    """
+    if not available():
         return {"model_source": "unavailable", "entries_bytes": None}
-    return sizing_memory(entries, memory_facts)
+    rec = ask(ns, {"peak_entries": int(entries), "headroom": 1.0})
+    per_entry = rec["memory"]["entry_bytes"]
+    return {"model_source": "sizing.recommend memory.entry_bytes", "entry_bytes": per_entry,
+            "entries_bytes": int(entries) * per_entry, "memory": rec["memory"], "facts_memory": rec["facts_memory"]}
 
 
-def predicted_steady_entries(rate_per_second, duration_seconds, time_wait_seconds):
-    if sizing is None:
+def predicted_steady_entries(ns, rate_per_second, duration_seconds, time_wait_seconds):
+    """The rate model's entries (Little's law) for short TCP connections, headroom 1."""
+    if not available():
         return {"model_source": "unavailable", "entries": None}
-    return sizing_steady_entries(rate_per_second, duration_seconds, time_wait_seconds)
-
-
-def sizing_memory(entries, memory_facts):
-    raise NotImplementedError("wired up once sizing lands")
-
-
-def sizing_steady_entries(rate_per_second, duration_seconds, time_wait_seconds):
-    raise NotImplementedError("wired up once sizing lands")
+    rec = ask(ns, {"tcp_new_per_second": rate_per_second, "tcp_duration_seconds": duration_seconds,
+                   "timeouts": {"nf_conntrack_tcp_timeout_time_wait": time_wait_seconds}, "headroom": 1.0})
+    sources = rec["entries"]["sources"]
+    return {"model_source": "sizing.recommend entries.sources.rate_model", "entries": sources["rate_model"],
+            "entries_detail": rec["entries"]}

@@ -98,15 +98,16 @@ def recommendation_inputs(tcp_new_per_second, profile):
 
 
 def tune_vars(tcp_new_per_second, profile):
-    return {"conntrack_tune_recommend": recommendation_inputs(tcp_new_per_second, profile)}
+    return {"tune_profile": profile, "tune_rates": {"tcp_new_per_second": tcp_new_per_second}}
 
 
 def tune_localhost(tcp_new_per_second, profile="nat_gateway", gateway=None):
     """ansible-playbook netfilter.conntrack.tune against localhost; returns what was applied."""
     before = {k: read_int(k) for k in GLOBALS}
-    recommendation = run_module("recommend", recommendation_inputs(tcp_new_per_second, profile))
+    recommendation = run_module("recommend", recommendation_inputs(tcp_new_per_second, profile), env=common.ansible_env())
     start = time.monotonic()
-    proc, recap = run_playbook("netfilter.conntrack.tune", extra_vars=tune_vars(tcp_new_per_second, profile))
+    proc, recap = run_playbook("netfilter.conntrack.tune", extra_vars=tune_vars(tcp_new_per_second, profile),
+                                env=common.ansible_env())
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         raise RuntimeError("tune playbook failed (%s):\n%s\n%s" % (proc.returncode, proc.stdout[-4000:],
@@ -152,6 +153,6 @@ def apply_namespace_keys(ns, settings):
 
 def rollback_localhost():
     """netfilter.conntrack.rollback, which restores the recorded values and removes our drop-ins."""
-    proc, recap = run_playbook("netfilter.conntrack.rollback")
+    proc, recap = run_playbook("netfilter.conntrack.rollback", env=common.ansible_env())
     return {"rollback_exit_code": proc.returncode, "recap": recap,
             "rollback_output_tail": proc.stdout[-1500:] if proc.returncode else None}
