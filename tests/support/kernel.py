@@ -85,7 +85,7 @@ def run(cmd, check=True, **kwargs):
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("stderr", subprocess.PIPE)
     kwargs.setdefault("universal_newlines", True)
-    res = subprocess.run(cmd, **kwargs)
+    res = subprocess.run(cmd, check=False, **kwargs)
     if check and res.returncode != 0:
         raise RuntimeError("%s failed (%s): %s %s" % (cmd, res.returncode, res.stdout, res.stderr))
     return res

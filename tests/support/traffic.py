@@ -27,7 +27,7 @@ def hold_tcp(n, port=0):
     srv.listen(min(n + 16, 4096))
     port = srv.getsockname()[1]
     clients, accepted = [], []
-    for _ in range(n):
+    for dummy in range(n):
         c = socket.create_connection(("127.0.0.1", port))
         clients.append(c)
         accepted.append(srv.accept()[0])
@@ -99,7 +99,7 @@ def udp_fill(ns, n, udp_timeout=3600, workers=2):
                       universal_newlines=True) for k in share if k]
     total = 0
     for p in procs:
-        out, _ = p.communicate(timeout=600)
+        out = p.communicate(timeout=600)[0]
         total += int(out.split()[1])
     return total
 

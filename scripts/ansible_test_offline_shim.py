@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Let `ansible-test --venv` bootstrap pip without its download site.
 
 ansible-test fetches a get-pip script from a host this machine cannot reach, but
