@@ -27,7 +27,7 @@ description:
     read give partial facts and warnings.
   - The module reads only; it changes nothing.
 author:
-  - netfilter.conntrack maintainers
+  - netfilter.conntrack maintainers (@netfilter-conntrack)
 extends_documentation_fragment:
   - netfilter.conntrack.attributes
   - netfilter.conntrack.attributes.INFO_MODULE
@@ -484,7 +484,7 @@ def main():
     facts, warnings = reading.gather(
         root="/", table=p["table"], table_limit=p["table_limit"], top_sources=p["top_sources"],
         sample_seconds=p["sample_seconds"], run_command=run_command,
-        which=lambda name: module.get_bin_path(name), kernel_log=p["gather_kernel_log"],
+        which=module.get_bin_path, kernel_log=p["gather_kernel_log"],
         environment=p["gather_environment"], table_source=p["table_source"])
     for message in warnings:
         module.warn(message)

@@ -249,7 +249,7 @@ def build_usage(settings):
         "usage_ratio": ratio,
         "usage_percent": None if ratio is None else round(ratio * 100, 2),
         "chain_depth_avg": _ratio(count, buckets),
-        "chain_depth_at_max": _ratio(maximum, buckets),
+        "chain_depth_at_max": _ratio(maximum, buckets) if maximum else None,
     }
 
 
@@ -338,7 +338,8 @@ def build_stats(source, columns, rows):
 
 def build_sample(seconds, before, after, count_before, count_after):
     """Deltas between two raw stat readings. Per-CPU counters are 32 bits: deltas wrap."""
-    (_, columns, rows_a), (_, columns_b, rows_b) = before, after
+    columns, rows_a = before[1], before[2]
+    columns_b, rows_b = after[1], after[2]
     deltas = {}
     if columns == columns_b and len(rows_a) == len(rows_b):
         for i, name in enumerate(columns):

@@ -1,0 +1,115 @@
+"""The table walk: counts per family, protocol, TCP state and flag, top sources, the cap."""
+import io
+import os
+import sys
+
+import pytest
+
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import table
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures")
+LINUX_618 = os.path.join(FIXTURES, "linux-6.18", "proc", "net", "nf_conntrack")
+LINUX_419 = os.path.join(FIXTURES, "linux-4.19", "proc", "net", "nf_conntrack")
+CONNTRACK_L = os.path.join(FIXTURES, "linux-6.18", "conntrack-L-extended.txt")
+
+
+def test_recorded_ipv4_ipv6_tcp_udp_icmp_lines_are_counted():
+    t = table.walk_proc(LINUX_618)
+    assert t["entries_read"] == 7
+    assert t["by_family"] == {"ipv4": 4, "ipv6": 3}
+    assert t["by_protocol"] == {"tcp": 3, "udp": 2, "icmp": 1, "icmpv6": 1}
+    assert t["tcp_states"] == {"ESTABLISHED": 2, "TIME_WAIT": 1}
+    assert t["assured"] == 3
+    assert t["unreplied"] == 2
+    assert t["truncated"] is False
+    assert t["source"] == "proc"
+
+
+def test_proc_and_conntrack_tool_output_give_the_same_summary():
+    from_proc = table.walk_proc(LINUX_618)
+    with open(CONNTRACK_L, "rb") as f:
+        from_tool = table.summarize_stream(f.read).result("proc")
+    assert from_proc == from_tool
+
+
+def test_ipv6_sources_are_compressed_like_conntrack_tools():
+    t = table.walk_proc(LINUX_618, top_sources=2)
+    assert t["top_sources"] == [{"address": "127.0.0.1", "count": 4}, {"address": "::1", "count": 3}]
+
+
+def test_entry_without_timeout_keeps_its_state_and_is_counted():
+    t = table.walk_proc(LINUX_419)
+    assert t["without_timeout"] == 1
+    assert t["tcp_states"] == {"ESTABLISHED": 3, "TIME_WAIT": 1, "SYN_SENT": 1}
+    assert t["by_protocol"] == {"tcp": 5, "udp": 2, "icmp": 1, "gre": 1}
+    assert t["top_sources"][0] == {"address": "10.1.0.5", "count": 4}
+    assert {"address": "2001:db8::5", "count": 2} in t["top_sources"]
+
+
+def test_limit_stops_the_walk_and_says_truncated():
+    t = table.walk_proc(LINUX_419, limit=3)
+    assert t["entries_read"] == 3
+    assert t["truncated"] is True
+    assert t["limit"] == 3
+    assert sum(t["by_protocol"].values()) == 3
+
+
+def test_limit_equal_to_the_table_is_not_truncated():
+    t = table.walk_proc(LINUX_419, limit=9)
+    assert t["entries_read"] == 9
+    assert t["truncated"] is False
+
+
+def test_empty_table_gives_zero_counts():
+    t = table.summarize_stream(io.BytesIO(b"").read).result("proc")
+    assert t["entries_read"] == 0
+    assert t["by_protocol"] == {} and t["top_sources"] == []
+
+
+def test_lines_split_across_chunk_boundaries_are_counted_once(monkeypatch):
+    monkeypatch.setattr(table, "CHUNK_BYTES", 37)  # forces cuts in mid-line
+    with open(LINUX_419, "rb") as f:
+        data = f.read()
+    t = table.summarize_stream(io.BytesIO(data).read).result("proc")
+    assert t["entries_read"] == 9
+    assert t["assured"] == 5
+    assert t["by_protocol"]["tcp"] == 5
+
+
+def test_last_line_without_newline_is_counted():
+    with open(LINUX_618, "rb") as f:
+        data = f.read().rstrip(b"\n")
+    t = table.summarize_stream(io.BytesIO(data).read).result("proc")
+    assert t["entries_read"] == 7
+
+
+def test_many_distinct_sources_keep_memory_bounded_and_mark_the_top_approximate(monkeypatch):
+    monkeypatch.setattr(table, "SOURCE_CAP", 50)
+    lines = [b"ipv4     2 udp      17 29 src=10.0.%d.%d dst=10.9.9.9 sport=1 dport=2 [UNREPLIED] src=x"
+             % (i // 256, i % 256) for i in range(500)]
+    lines += [b"ipv4     2 udp      17 29 src=10.255.0.1 dst=10.9.9.9 sport=1 dport=2 [UNREPLIED] src=x"] * 40
+    s = table.summarize_stream(io.BytesIO(b"\n".join(lines) + b"\n").read, top_sources=1)
+    assert len(s._sources) <= 50
+    t = s.result("proc")
+    assert t["top_sources_approximate"] is True
+    assert t["top_sources"] == [{"address": "10.255.0.1", "count": 40}]
+    assert t["entries_read"] == 540 and t["unreplied"] == 540
+
+
+def test_conntrack_fallback_streams_the_tool_output():
+    argv = [sys.executable, "-c", "import sys; sys.stdout.write(open(sys.argv[1]).read())", CONNTRACK_L]
+    t = table.walk_conntrack(argv)
+    assert t["source"] == "conntrack"
+    assert t["entries_read"] == 7
+
+
+def test_conntrack_fallback_failure_raises_oserror():
+    argv = [sys.executable, "-c", "import sys; sys.stderr.write('nope'); sys.exit(1)"]
+    with pytest.raises(OSError, match="nope"):
+        table.walk_conntrack(argv)
+
+
+def test_conntrack_fallback_stops_the_tool_at_the_cap():
+    argv = [sys.executable, "-c", "import sys\nwhile True: sys.stdout.write(open(sys.argv[1]).read())", CONNTRACK_L]
+    t = table.walk_conntrack(argv, limit=100)
+    assert t["entries_read"] == 100 and t["truncated"] is True
