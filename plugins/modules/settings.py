@@ -22,18 +22,19 @@ description:
     fix (a modules-load.d entry and a udev rule that re-applies C(net.netfilter) sysctls when
     the module appears, as systemd's sysctl.d(5) describes).
   - Every key and value is validated before anything is touched. Keys outside the allowlist
-    are refused. When a runtime write fails midway, the values already written are restored
-    and the module fails.
+    are refused. Every target is checked for writability first (a read-only C(/etc) fails
+    before any change). When a write still fails midway, the runtime values and files already
+    written are restored and the module fails, so the host is left as it was.
   - Outside the initial network namespace (containers, C(ip netns)), C(nf_conntrack_max),
     C(nf_conntrack_buckets) and C(nf_conntrack_expect_max) are read-only. They are reported
-    under RV(skipped) and left out of the files; the per-namespace keys are applied.
+    under RV(skipped_keys) and left out of the files; the per-namespace keys are applied.
   - When kube-proxy runs, it owns C(nf_conntrack_max), the hash size,
     C(nf_conntrack_tcp_timeout_established) and C(nf_conntrack_tcp_timeout_close_wait). By
     default those keys are left alone with a warning; see O(kube_proxy).
   - Files are written atomically (temporary file in the same directory, fsync, rename),
     mode C(0644), owned by root, rendered the same way every run.
 author:
-  - netfilter.conntrack maintainers
+  - netfilter.conntrack maintainers (@netfilter-conntrack)
 extends_documentation_fragment:
   - netfilter.conntrack.attributes
 attributes:
@@ -114,7 +115,7 @@ options:
       - What to do with the keys kube-proxy owns (C(nf_conntrack_max), C(nf_conntrack_buckets),
         C(nf_conntrack_tcp_timeout_established), C(nf_conntrack_tcp_timeout_close_wait)) when a
         kube-proxy process runs on the host.
-      - V(respect) leaves them alone, lists them under RV(skipped) and warns.
+      - V(respect) leaves them alone, lists them under RV(skipped_keys) and warns.
       - V(override) applies them anyway, with a warning that kube-proxy may set its own values again.
     type: str
     choices: [respect, override]
@@ -192,8 +193,10 @@ desired:
   returned: success
   type: dict
   sample: {nf_conntrack_max: 1048576, nf_conntrack_buckets: 100352}
-skipped:
-  description: Keys not applied, with the reason (namespace, kube-proxy, absent from this kernel, read-only /proc/sys).
+skipped_keys:
+  description:
+    - Keys not applied, with the reason (namespace, kube-proxy, absent from this kernel, read-only /proc/sys).
+    - Not named C(skipped), because Ansible would then report the whole task as skipped.
   returned: success
   type: dict
   sample: {nf_conntrack_max: "global key, read-only outside the initial network namespace (container or netns): set it on the host"}
@@ -213,7 +216,9 @@ notes:
   type: list
   elements: str
 rolled_back:
-  description: On a failed runtime write, the keys whose earlier values were restored.
+  description:
+    - On a failed write, the keys and files whose earlier values were put back. Together with
+      a preflight that checks every target is writable first, a failure leaves the host as it was.
   returned: failure
   type: list
   elements: str
@@ -259,8 +264,10 @@ def main():
         backend.validate()
         backend.plan()
         changed = backend.needs_change()
-        if changed and not module.check_mode:
-            backend.apply()
+        if changed:
+            backend.preflight()  # so check mode also predicts a read-only /etc
+            if not module.check_mode:
+                backend.apply()
     except SettingsError as exc:
         module.fail_json(msg=str(exc), changed=False)
     except ApplyError as exc:

@@ -96,6 +96,16 @@ class SettingsError(Exception):
     """Bad input, found before anything was touched."""
 
 
+class FileWriteError(Exception):
+    """A file write failed; the files listed in ``restored`` were put back."""
+
+    def __init__(self, cause, restored, rollback_errors):
+        super(FileWriteError, self).__init__(str(cause))
+        self.cause = cause
+        self.restored = restored
+        self.rollback_errors = rollback_errors
+
+
 class ApplyError(Exception):
     """A write failed; ``result`` says what was rolled back."""
 
@@ -187,6 +197,13 @@ def _read(path):
         raise
 
 
+def _read_only_mount(path):
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
 def _read_int(path):
     data = _read(path)
     if data is None:
@@ -229,6 +246,7 @@ class ConntrackSettings(object):
         self.files = {}        # logical name -> dict(path, before, after)
         self.environment = {}
         self._missing = set()
+        self.wanted = {}
         self._planned = False
 
     # ---------------------------------------------------------------- paths
@@ -275,10 +293,7 @@ class ConntrackSettings(object):
             initial = bool(os.stat(max_path).st_mode & 0o222)
         ro_mount = False
         if available:
-            try:
-                ro_mount = bool(os.statvfs(self._host(NETFILTER_DIR)).f_flag & os.ST_RDONLY)
-            except (OSError, AttributeError):
-                ro_mount = False
+            ro_mount = _read_only_mount(self._host(NETFILTER_DIR))
         self.environment = {
             "available": available,
             "initial_netns": initial,
@@ -343,6 +358,7 @@ class ConntrackSettings(object):
                     self.skipped[key] = ("global key, read-only outside the initial network namespace "
                                          "(container or netns): set it on the host")
                     del wanted[key]
+        self.wanted = wanted
         if self.runtime_enabled:
             self._plan_runtime(wanted, env)
         if self.strict and self.skipped:
@@ -373,6 +389,11 @@ class ConntrackSettings(object):
                 self.skipped[key] = "/proc/sys is mounted read-only here (a container without unmask=/proc/sys)"
                 continue
             self.runtime[key] = {"before": before, "after": wanted[key]}
+        count = _read_int(self._netfilter("nf_conntrack_count"))
+        new_max = self.runtime.get("nf_conntrack_max", {}).get("after")
+        if count and new_max and new_max < count:
+            self.warnings.append("nf_conntrack_max %d is below the %d entries tracked now: new connections are "
+                                 "dropped until the table drains" % (new_max, count))
         if env["proc_sys_read_only"] and wanted:
             self.warnings.append("/proc/sys is read-only in this container: runtime values were not applied")
 
@@ -421,8 +442,9 @@ class ConntrackSettings(object):
         self.files[name] = info
 
     def _render_sysctl(self, keys):
-        lines = [HEADER, "# Applied at boot by systemd-sysctl and sysctl --system. The kernel rounds\n",
-                 "# nf_conntrack_buckets up to a multiple of %d.\n" % self.granularity]
+        lines = [HEADER, "# Applied at boot by systemd-sysctl and sysctl --system.\n"]
+        if "nf_conntrack_buckets" in keys:
+            lines.append("# The kernel rounds nf_conntrack_buckets up to a multiple of %d.\n" % self.granularity)
         for key in self._write_order(keys, dict((k, None) for k in keys)):
             lines.append("%s%s = %d\n" % (SYSCTL_PREFIX, key, keys[key]))
         return "".join(lines)
@@ -487,29 +509,59 @@ class ConntrackSettings(object):
         return head + rest
 
     # --------------------------------------------------------------- apply
-    def _write_runtime(self, key, value):
+    def _write_path(self, key):
         path = self._netfilter(key)
-        if key == "nf_conntrack_buckets" and not os.path.exists(path):
+        # Before Linux 4.7 the buckets sysctl is read-only; the module parameter resizes too.
+        if key == "nf_conntrack_buckets" and not (os.path.exists(path) and os.stat(path).st_mode & 0o222):
             path = self._host(HASHSIZE_PARAM)
-        with open(path, "w") as f:
+        return path
+
+    def _write_runtime(self, key, value):
+        with open(self._write_path(key), "w") as f:
             f.write("%d\n" % value)
 
+    def preflight(self):
+        """Refuse up front what would fail midway (a read-only /etc, an unwritable key): nothing changes."""
+        problems = []
+        for name in sorted(self.files):
+            info = self.files[name]
+            if not info["changed"]:
+                continue
+            directory = os.path.dirname(info["full"])
+            while not os.path.isdir(directory):
+                directory = os.path.dirname(directory)
+            if _read_only_mount(directory):
+                problems.append("%s: %s is on a read-only file system" % (info["path"], directory))
+            elif not os.access(directory, os.W_OK):
+                problems.append("%s: no permission to write in %s" % (info["path"], directory))
+        for key in sorted(self._runtime_changes()):
+            if not os.access(self._write_path(key), os.W_OK):
+                problems.append("%s: not writable here" % key)
+        if problems:
+            raise ApplyError("nothing was changed: " + "; ".join(problems),
+                             {"rolled_back": [], "rollback_errors": [], "failed_key": None})
+
+    def _rollback_runtime(self, done, befores):
+        errors = []
+        for key in reversed(done):
+            try:
+                self._write_runtime(key, befores[key])
+            except (IOError, OSError) as exc:
+                errors.append("%s: %s" % (key, exc))
+        return errors
+
     def apply_runtime(self):
+        """Write the changed keys in a safe order; on a failure restore those written and raise."""
         changes = self._runtime_changes()
         befores = dict((k, v["before"]) for k, v in changes.items())
-        order = self._write_order(changes, befores)
+        order = self._write_order(dict((k, v["after"]) for k, v in changes.items()), befores)
         done = []
         for key in order:
             try:
                 self._write_runtime(key, changes[key]["after"])
                 done.append(key)
             except (IOError, OSError) as exc:
-                rollback_errors = []
-                for prev in reversed(done):
-                    try:
-                        self._write_runtime(prev, befores[prev])
-                    except (IOError, OSError) as rexc:
-                        rollback_errors.append("%s: %s" % (prev, rexc))
+                rollback_errors = self._rollback_runtime(done, befores)
                 msg = "writing %s=%d failed (%s)" % (key, changes[key]["after"], exc.strerror or exc)
                 if done:
                     msg += "; rolled back %s" % ", ".join(done)
@@ -523,6 +575,7 @@ class ConntrackSettings(object):
             if actual != changes[key]["after"]:
                 self.warnings.append("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]))
                 self.runtime[key]["after"] = actual
+        return done, befores
 
     def _backup_copy(self, full):
         dest = "%s.%d.%s~" % (full, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
@@ -530,28 +583,48 @@ class ConntrackSettings(object):
         return dest
 
     def apply_files(self):
-        for name in sorted(self.files):
-            info = self.files[name]
-            if not info["changed"]:
-                continue
-            full = info["full"]
-            if self.backup and os.path.exists(full):
-                info["backup"] = self.backup_func(full)
-            if info["after"] is None:
-                os.unlink(full)
-            else:
-                write_atomic(full, info["after"].encode("utf-8"))
+        """Each file atomically; if one fails, the ones already written get their old content back."""
+        undo = []
+        try:
+            for name in sorted(self.files):
+                info = self.files[name]
+                if not info["changed"]:
+                    continue
+                full = info["full"]
+                old = _read(full)
+                if self.backup and old is not None:
+                    info["backup"] = self.backup_func(full)
+                if info["after"] is None:
+                    os.unlink(full)
+                else:
+                    write_atomic(full, info["after"].encode("utf-8"))
+                undo.append((info["path"], full, old))
+        except (IOError, OSError) as exc:
+            errors = []
+            for path, full, old in reversed(undo):
+                try:
+                    if old is None:
+                        os.unlink(full)
+                    else:
+                        write_atomic(full, old)
+                except (IOError, OSError) as rexc:
+                    errors.append("%s: %s" % (path, rexc))
+            raise FileWriteError(exc, [u[0] for u in undo], errors)
 
     def apply(self):
-        """Runtime first (validated, ordered, rolled back on failure), then the files."""
+        """Preflight, runtime (ordered), then files; any failure puts back what was written and raises."""
         if not self._planned:
             self.plan()
-        self.apply_runtime()
+        self.preflight()
+        done, befores = self.apply_runtime()
         try:
             self.apply_files()
-        except (IOError, OSError) as exc:
-            raise ApplyError("writing files failed (%s); runtime values were applied" % exc,
-                             {"rolled_back": [], "rollback_errors": [], "failed_key": None})
+        except FileWriteError as exc:
+            errors = self._rollback_runtime(done, befores) + exc.rollback_errors
+            msg = "writing files failed (%s); rolled back %s" % (exc.cause, ", ".join(done + exc.restored) or "nothing")
+            if errors:
+                msg += "; ROLLBACK FAILED for %s" % "; ".join(errors)
+            raise ApplyError(msg, {"rolled_back": done + exc.restored, "rollback_errors": errors, "failed_key": None})
 
     # -------------------------------------------------------------- report
     def result(self):
@@ -562,9 +635,11 @@ class ConntrackSettings(object):
             files[info["path"]] = entry
         return {
             "runtime": dict((k, dict(v)) for k, v in self.runtime.items()),
-            "skipped": dict(self.skipped),
+            # Not "skipped": ansible reads a truthy "skipped" in a result as a skipped task.
+            "skipped_keys": dict(self.skipped),
             "files": files,
-            "desired": dict((k, v["after"]) for k, v in self.runtime.items()) if self.runtime else {},
+            "desired": dict((k, self.runtime[k]["after"] if k in self.runtime else v)
+                            for k, v in self.wanted.items() if k not in self.skipped),
             "environment": dict(self.environment),
             "notes": list(self.notes),
         }
