@@ -54,7 +54,7 @@ def _summary(rounds, key):
     return common.median([r[key] for r in rounds if r.get(key) is not None])
 
 
-def run(requests=20000, concurrency=500, rounds=3, broken_requests=20000, timeout_seconds=2,
+def run(requests=15000, concurrency=500, rounds=6, broken_requests=20000, timeout_seconds=2,
         tune=True, profile="nat_gateway", results_dir=None, name="b1"):
     result = {"parameters": {"requests": requests, "concurrency": concurrency, "rounds": rounds,
                              "broken_requests": broken_requests, "ab_timeout_seconds": timeout_seconds,
@@ -83,18 +83,21 @@ def run(requests=20000, concurrency=500, rounds=3, broken_requests=20000, timeou
                                               gateway=lab.gateway)
                 result["tune"] = tuned
                 tuned_values = tuned["applied_globals"]
+            order = ["baseline", "tuned", "ceiling"] if tuned_values else ["baseline", "ceiling"]
             for i in range(rounds):
-                if i:
-                    lab.no_ruleset()
-                    phases["baseline"].append(_phase(lab, "baseline", lab.direct_url, requests, concurrency,
-                                                     timeout_seconds))
+                # Alternate the order so that neither phase always follows the other.
+                for phase in (order if i % 2 == 0 else list(reversed(order))):
+                    if phase == "baseline":
+                        if i == 0:
+                            continue  # measured before the broken phase
+                        lab.no_ruleset()
+                        phases["baseline"].append(_phase(lab, "baseline", lab.direct_url, requests, concurrency,
+                                                         timeout_seconds))
+                        continue
                     lab.dnat()
-                if tuned_values:
-                    # Round 1 runs right after the playbook; later rounds put the same values back.
-                    _set_globals(tuned_values)
-                    phases["tuned"].append(_phase(lab, "tuned", lab.nat_url, requests, concurrency, timeout_seconds))
-                _set_globals(CEILING)
-                phases["ceiling"].append(_phase(lab, "ceiling", lab.nat_url, requests, concurrency, timeout_seconds))
+                    # Round 1's tuned phase runs right after the playbook; later rounds put the same values back.
+                    _set_globals(tuned_values if phase == "tuned" else CEILING)
+                    phases[phase].append(_phase(lab, phase, lab.nat_url, requests, concurrency, timeout_seconds))
         finally:
             lab.no_ruleset()
             if tune:
@@ -127,6 +130,14 @@ def run(requests=20000, concurrency=500, rounds=3, broken_requests=20000, timeou
         [common.ratio(t["requests_per_second"], c["requests_per_second"], 4) for t, c, _ in pairs])
     result["tuned_over_baseline"] = common.median(
         [common.ratio(t["requests_per_second"], b["requests_per_second"], 4) for t, _, b in pairs])
+    # Throughput over all rounds of a phase: total requests / total time.
+    for phase in ("baseline", "tuned", "ceiling"):
+        seconds = sum(r.get("time_taken_seconds") or 0 for r in phases[phase])
+        result["%s_aggregate_rps" % phase] = round(sum(r["complete_requests"] for r in phases[phase]) / seconds, 1) \
+            if seconds else None
+    result["tuned_over_ceiling_aggregate"] = common.ratio(result["tuned_aggregate_rps"], result["ceiling_aggregate_rps"], 4)
+    result["tuned_over_baseline_aggregate"] = common.ratio(result["tuned_aggregate_rps"],
+                                                           result["baseline_aggregate_rps"], 4)
     result["ceiling_over_baseline"] = common.median(
         [common.ratio(c["requests_per_second"], b["requests_per_second"], 4)
          for c, b in zip(phases["ceiling"], phases["baseline"])])

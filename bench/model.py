@@ -41,8 +41,9 @@ def predicted_memory(ns, entries):
     if not available():
         return {"model_source": "unavailable", "entries_bytes": None}
     rec = ask(ns, {"peak_entries": int(entries), "headroom": 1.0})
-    per_entry = rec["memory"]["entry_bytes"]
-    return {"model_source": "sizing.recommend memory.entry_bytes", "entry_bytes": per_entry,
+    # The slab object plus the nf_ct_ext block of the extensions the facts show.
+    per_entry = rec["memory"].get("per_entry_bytes", rec["memory"]["entry_bytes"])
+    return {"model_source": "sizing.recommend memory.per_entry_bytes", "per_entry_bytes": per_entry,
             "entries_bytes": int(entries) * per_entry, "memory": rec["memory"], "facts_memory": rec["facts_memory"]}
 
 

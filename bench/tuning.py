@@ -1,4 +1,5 @@
 """Run our tune and rollback playbooks against localhost for B1, and leave /etc as it was."""
+import json
 import os
 import stat
 import time
@@ -13,6 +14,7 @@ WATCHED_DIRS = ("/etc/sysctl.d", "/etc/modprobe.d", "/etc/modules-load.d", "/etc
                 "/etc/ansible/facts.d", "/etc/ansible")
 GLOBALS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max")
 NETFILTER = "/proc/sys/net/netfilter"
+RECORD_FILE = "/etc/ansible/facts.d/netfilter_conntrack.fact"  # the tune role's default tune_record_file
 
 
 def writable_keys():
@@ -102,33 +104,34 @@ def tune_vars(tcp_new_per_second, profile):
 
 
 def tune_localhost(tcp_new_per_second, profile="nat_gateway", gateway=None):
-    """ansible-playbook netfilter.conntrack.tune against localhost; returns what was applied."""
+    """ansible-playbook netfilter.conntrack.tune against localhost; returns what was applied.
+
+    The applied values are read back from the kernel and from the tuning record the
+    role writes, never assumed from our inputs.
+    """
     before = {k: read_int(k) for k in GLOBALS}
-    recommendation = run_module("recommend", recommendation_inputs(tcp_new_per_second, profile), env=common.ansible_env())
+    # What the recommend module says for the same inputs, for the report (memory, driver).
+    preview = run_module("recommend", recommendation_inputs(tcp_new_per_second, profile), env=common.ansible_env())
     start = time.monotonic()
     proc, recap = run_playbook("netfilter.conntrack.tune", extra_vars=tune_vars(tcp_new_per_second, profile),
-                                env=common.ansible_env())
+                               env=common.ansible_env())
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         raise RuntimeError("tune playbook failed (%s):\n%s\n%s" % (proc.returncode, proc.stdout[-4000:],
                                                                    proc.stderr[-2000:]))
+    with open(RECORD_FILE) as f:
+        record = json.load(f)
+    applied = dict(record.get("applied") or {})
     applied_globals = {k: read_int(k) for k in GLOBALS}
-    rec = recommendation.get("recommendation", {})
+    rec = preview.get("recommendation") or {}
     out = {"declared_tcp_new_per_second": tcp_new_per_second, "profile": profile,
            "playbook_seconds": round(seconds, 2), "recap": recap, "before": before,
-           "applied_globals": applied_globals,
-           "recommended_settings": rec.get("settings"), "recommended_entries": rec.get("entries"),
-           "recommended_memory": rec.get("memory")}
-    applied = dict(applied_globals)
-    for key, value in (rec.get("settings") or {}).items():
-        if key not in applied:
-            try:
-                applied[key] = read_int(key)
-            except OSError:
-                pass
-    out["applied"] = applied
+           "applied": applied, "applied_globals": applied_globals,
+           "runtime_matches_record": all(applied_globals[k] == applied[k] for k in GLOBALS if k in applied),
+           "recommendation_preview": {"entries": rec.get("entries"), "memory": rec.get("memory"),
+                                      "verdict": rec.get("verdict"), "settings": rec.get("settings")}}
     if gateway is not None:
-        out["gateway_timeouts"] = apply_namespace_keys(gateway, rec.get("settings") or {})
+        out["gateway_namespace_keys"] = apply_namespace_keys(gateway, applied)
     return out
 
 
