@@ -33,10 +33,14 @@ def runner(name):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="+", help="b1 b2 b3 b4, or all")
+    parser.add_argument("names", nargs="+", help="b1 b2 b3 b4, or all; or report (the figures table)")
     parser.add_argument("--smoke", action="store_true", help="the small versions")
     parser.add_argument("--results-dir", help="where the JSON summaries go (default bench/results)")
     args = parser.parse_args(argv)
+    if args.names == ["report"]:
+        import report
+        print(report.table(args.results_dir or common.RESULTS))
+        return 0
     names = ["b1", "b2", "b3", "b4"] if "all" in args.names else args.names
     failed = []
     for name in names:
