@@ -127,9 +127,9 @@ def run(requests=15000, concurrency=500, rounds=6, broken_requests=20000, timeou
     # Per-round ratios first (same moment, same noise), then their median.
     pairs = list(zip(phases["tuned"], phases["ceiling"], phases["baseline"]))
     result["tuned_over_ceiling"] = common.median(
-        [common.ratio(t["requests_per_second"], c["requests_per_second"], 4) for t, c, _ in pairs])
+        [common.ratio(t["requests_per_second"], c["requests_per_second"], 4) for t, c, dummy in pairs])
     result["tuned_over_baseline"] = common.median(
-        [common.ratio(t["requests_per_second"], b["requests_per_second"], 4) for t, _, b in pairs])
+        [common.ratio(t["requests_per_second"], b["requests_per_second"], 4) for t, dummy, b in pairs])
     # Throughput over all rounds of a phase: total requests / total time.
     for phase in ("baseline", "tuned", "ceiling"):
         seconds = sum(r.get("time_taken_seconds") or 0 for r in phases[phase])

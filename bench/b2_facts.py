@@ -73,11 +73,11 @@ def _ansible_walk(ns):
 
 def measure_table(ns, repeats=2, with_ansible=True):
     out = {"entries": table_lab.count(ns)}
-    out["bare_read"] = _best([_sh(ns, BARE_READ) for _ in range(repeats)])
-    out["pipelines"] = {name: _best([_sh(ns, script) for _ in range(repeats)]) for name, script in PIPELINES.items()}
+    out["bare_read"] = _best([_sh(ns, BARE_READ) for dummy in range(repeats)])
+    out["pipelines"] = {name: _best([_sh(ns, script) for dummy in range(repeats)]) for name, script in PIPELINES.items()}
     out["pipelines_total_seconds"] = round(sum(p["seconds"] for p in out["pipelines"].values()), 3)
-    out["facts_summary"] = _best_probe([_probe(ns, "summary") for _ in range(max(repeats, 3))])
-    out["facts_walk"] = _best_probe([_probe(ns, "walk") for _ in range(repeats)])
+    out["facts_summary"] = _best_probe([_probe(ns, "summary") for dummy in range(max(repeats, 3))])
+    out["facts_walk"] = _best_probe([_probe(ns, "walk") for dummy in range(repeats)])
     if with_ansible:
         out["facts_walk_ansible"] = _ansible_walk(ns)
     walk = out["facts_walk"].get("seconds")

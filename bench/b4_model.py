@@ -10,7 +10,6 @@ entries (rate x (duration + time_wait)) against the count the gateway holds.
 """
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -62,7 +61,7 @@ def memory(sizes=(100000, 1000000)):
         time.sleep(0.5)
         slab0, meminfo0, count0 = slab_bytes(), meminfo_slab_bytes(), table_lab.count(ns)
         for size in sorted(sizes):
-            have, _ = table_lab.fill_to(ns, size)
+            have = table_lab.fill_to(ns, size)[0]
             time.sleep(0.5)
             slab1, meminfo1 = slab_bytes(), meminfo_slab_bytes()
             entries = have - count0

@@ -30,7 +30,7 @@ def measure(cmd, env=None, stdin=None, timeout_seconds=1800):
         start = time.perf_counter()
         proc = subprocess.run([GNU_TIME, "-q", "-f", "%M %U %S", "-o", rss_file] + list(cmd),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin, env=env,
-                              timeout=timeout_seconds)
+                              timeout=timeout_seconds, check=False)
         wall = time.perf_counter() - start
         with open(rss_file) as f:
             fields = f.read().split()

@@ -26,7 +26,7 @@ def ask(ns, inputs):
     cmd = [common.python_in_venv(), PROBE, common.collections_path(), json.dumps(inputs)]
     if ns is not None:
         cmd = ns.argv(cmd)
-    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
     if res.returncode != 0:
         raise RuntimeError("recommend model failed: %s" % res.stderr.strip()[-800:])
     return json.loads(res.stdout)

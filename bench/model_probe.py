@@ -14,7 +14,7 @@ def main():
     sys.path.insert(0, sys.argv[1])
     inputs = json.loads(sys.argv[2])
     from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
-    facts, _ = reading.gather(table=inputs.pop("_table", False))
+    facts = reading.gather(table=inputs.pop("_table", False))[0]
     rec = sizing.recommend(facts, **inputs)
     print(json.dumps({"memory": rec.get("memory"), "entries": rec.get("entries"),
                       "settings": rec.get("settings"), "warnings": rec.get("warnings"),

@@ -91,10 +91,9 @@ def rows(results_dir):
                 _s(m["second"]["seconds"], 1), m["second"]["changed"],
                 "" if not m["first"]["failed"] and not m["first"]["exit_code"] else ", **failed**"), "", ""))
         g = b3["goals"]
-        out.append(("B3", "anchor / tune (first run)", "%sx (second run %sx)" % (b3["speedup_first_run"],
-                                                                            b3["speedup_second_run"]),
-                    ">= 3x, second run changed=0", "%s, %s" % (_yes(g["tune_3x_faster_than_anchor"]),
-                                                               _yes(g["tune_second_run_changed_0"]))))
+        speedup = "%sx (second run %sx)" % (b3["speedup_first_run"], b3["speedup_second_run"])
+        verdict = "%s, %s" % (_yes(g["tune_3x_faster_than_anchor"]), _yes(g["tune_second_run_changed_0"]))
+        out.append(("B3", "anchor / tune (first run)", speedup, ">= 3x, second run changed=0", verdict))
     b4 = _load(results_dir, "b4")
     if b4:
         for size, r in sorted(b4["memory"]["sizes"].items(), key=lambda kv: int(kv[0])):
@@ -102,8 +101,8 @@ def rows(results_dir):
                         "predicted %s, slab +%s (%s), Slab: +%s (%s)" % (
                             _mb(r["predicted"].get("entries_bytes")), _mb(r["slab_growth_bytes"]),
                             _pct(r["error_vs_slab"]), _mb(r["meminfo_slab_growth_bytes"]), _pct(r["error_vs_meminfo"])),
-                        "within 10 %", "%s / %s" % (_yes(r["within_10_percent_of_slab"]),
-                                                   _yes(r["within_10_percent_of_meminfo"]))))
+                        "within 10 %",
+                        "%s / %s" % (_yes(r["within_10_percent_of_slab"]), _yes(r["within_10_percent_of_meminfo"]))))
         li = b4["little"]
         out.append(("B4", "Little's law, %.0f conn/s, time_wait %d s" % (
             li["pacer"]["achieved_rate_per_second"], li["time_wait_seconds"]),

@@ -23,7 +23,8 @@ def _tune_ready():
 
 
 def _namespaces():
-    return set(subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True).stdout.split())
+    return set(subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE, universal_newlines=True,
+                              check=True).stdout.split())
 
 
 def _kwargs(name, tmp_path):
@@ -109,5 +110,5 @@ def test_b3_both_rollouts_apply_the_keys_on_podman_hosts(tmp_path):
         assert result["goals"]["tune_first_run_ok"]
         assert result["goals"]["tune_second_run_changed_0"]
     out = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], stdout=subprocess.PIPE,
-                         universal_newlines=True).stdout
+                         universal_newlines=True, check=True).stdout
     assert "ncbench-%d-" % os.getpid() not in out
