@@ -31,8 +31,10 @@ def run_module(module, args=None, netns=None, check=False, diff=False, env=None)
     if "." not in module:
         module = "netfilter.conntrack." + module
     with tempfile.TemporaryDirectory() as tree:
-        cmd = [_bin("ansible"), "localhost", "-i", "localhost,", "-c", "local",
-               "-m", module, "-a", json.dumps(args or {}), "-t", tree]
+        cmd = [_bin("ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", module, "-t", tree]
+        if args:
+            # ansible 2.19 takes "-a '{}'" as raw params, which modules refuse.
+            cmd += ["-a", json.dumps(args)]
         if check:
             cmd.append("--check")
         if diff:
@@ -45,6 +47,8 @@ def run_module(module, args=None, netns=None, check=False, diff=False, env=None)
             raise RuntimeError("no result from %s: %s\n%s" % (module, proc.stdout, proc.stderr))
         with open(path) as f:
             result = json.load(f)
+    # The tree callback leaves "failed" out of failed results; the exit code says it.
+    result.setdefault("failed", proc.returncode != 0)
     result["_stdout"] = proc.stdout
     result["_stderr"] = proc.stderr
     return result

@@ -133,10 +133,12 @@ class Reader(object):
 
     def command(self, argv):
         """Run a command if its binary exists; (rc, out, err) or None when absent."""
-        if self.which(argv[0]) is None:
+        binary = self.which(argv[0])
+        if binary is None:
             return None
         try:
-            return self.run_command(list(argv))
+            # The resolved path: a module's PATH often lacks /usr/sbin, where nft and conntrack live.
+            return self.run_command([binary] + list(argv[1:]))
         except Exception as exc:  # a runner must never take the facts down
             return 1, "", str(exc)
 
@@ -548,52 +550,81 @@ def read_cpu_count(r):
 # ----------------------------------------------------------------- environment
 
 def kube_proxy_running(r):
+    # comm only (one small read per process); old clusters ran it as "hyperkube proxy".
     for pid in r.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(r.path("/proc/%s/comm" % pid), "rb") as f:
-                if f.read().strip() == b"kube-proxy":
-                    return True
-            with open(r.path("/proc/%s/cmdline" % pid), "rb") as f:
-                argv0 = f.read().split(b"\0", 1)[0]
-            if os.path.basename(argv0) == b"kube-proxy":
+                comm = f.read().strip()
+            if comm == b"kube-proxy":
                 return True
+            if comm == b"hyperkube":
+                with open(r.path("/proc/%s/cmdline" % pid), "rb") as f:
+                    argv = f.read().split(b"\0")
+                if len(argv) > 1 and argv[1] in (b"kube-proxy", b"proxy"):
+                    return True
         except (IOError, OSError):
             continue  # processes come and go
     return False
 
 
-NFT_NAT = re.compile(r"type nat hook|\b(masquerade|snat to|dnat to|redirect to|snat ip|dnat ip)\b")
+NAT_STATEMENT = re.compile(r"\b(masquerade|snat|dnat|redirect)\b", re.I)
+NFT_TABLE = re.compile(r"^table (\S+) (\S+) \{")
+
+
+def _nft_nat(r, notes):
+    """True/False from nftables, or None. Lists chains first (no rules, cheap even with
+    a big ruleset), then only the tables that have a nat base chain."""
+    res = r.command(["nft", "list", "chains"])
+    if res is None:
+        return None
+    if res[0] != 0:
+        notes.append("nft list chains: %s" % (res[2].strip() or res[0]))
+        return None
+    tables, current = [], None
+    for line in res[1].splitlines():
+        m = NFT_TABLE.match(line.strip())
+        if m:
+            current = (m.group(1), m.group(2))
+        elif "type nat hook" in line and current and current not in tables:
+            tables.append(current)
+    for family, name in tables:
+        res = r.command(["nft", "list", "table", family, name])
+        if res is None or res[0] != 0:
+            notes.append("nft list table %s %s: %s" % (family, name, res and (res[2].strip() or res[0])))
+            continue
+        rules = [line for line in res[1].splitlines() if "type nat hook" not in line]
+        if any(NAT_STATEMENT.search(line) for line in rules):
+            return True
+    return False
 
 
 def read_nat(r):
-    """(present, source). nft first; the legacy iptables nat table only when the
+    """(present, source). nftables first; the legacy iptables nat table only when the
     kernel already has it (/proc/net/ip_tables_names), because iptables-save would
     load the nat module otherwise."""
-    present, source, notes = None, None, []
-    res = r.command(["nft", "list", "ruleset"])
-    if res is not None:
-        if res[0] == 0:
-            source = "nftables"
-            present = bool(NFT_NAT.search(res[1]))
-        else:
-            notes.append("nft list ruleset: %s" % (res[2].strip() or res[0]))
+    notes = []
+    present = _nft_nat(r, notes)
+    source = "nftables" if present is not None else None
     if present:
         return present, source
-    names = (r.read("/proc/net/ip_tables_names") or "") + (r.read("/proc/net/ip6_tables_names") or "")
-    if "nat" in names.split():
-        for tool in ("iptables-legacy-save", "iptables-save"):
+    for names_file, tools in (("/proc/net/ip_tables_names", ("iptables-legacy-save", "iptables-save")),
+                              ("/proc/net/ip6_tables_names", ("ip6tables-legacy-save", "ip6tables-save"))):
+        if "nat" not in (r.read(names_file) or "").split():
+            continue
+        for tool in tools:
             res = r.command([tool, "-t", "nat"])
             if res is None:
                 continue
-            if res[0] == 0:
-                if re.search(r"^-A ", res[1], re.M):
-                    return True, "iptables"
-                return False, source or "iptables"
-            notes.append("%s: %s" % (tool, res[2].strip() or res[0]))
+            if res[0] != 0:
+                notes.append("%s: %s" % (tool, res[2].strip() or res[0]))
+            elif re.search(r"^-A ", res[1], re.M):
+                return True, "iptables"
+            else:
+                present, source = False, source or "iptables"
             break
-    elif present is None and r.which("nft") is None and r.live:
+    if present is None and r.live and r.which("nft") is None:
         notes.append("nft is not installed")
     if present is None and notes:
         r.warn("cannot tell whether NAT rules exist: %s" % "; ".join(notes))

@@ -28,7 +28,8 @@ def fake_runner(outputs):
     calls = []
 
     def run(argv):
-        calls.append(list(argv))
+        argv = [os.path.basename(argv[0])] + list(argv[1:])  # reading passes the resolved path
+        calls.append(argv)
         return outputs.get(argv[0], (127, "", "not found"))
     run.calls = calls
     return run
@@ -480,3 +481,26 @@ def test_journal_is_the_last_resort(copy_tree):
 def test_gather_switches_skip_sections():
     facts, _w = gather(tree("linux-6.18"), kernel_log=False, environment=False)
     assert facts["kernel_log"] is None and facts["environment"] is None
+
+
+def test_an_empty_nat_chain_is_not_a_nat_rule():
+    chains = "table ip nat {\n\tchain POSTROUTING {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n}\n"
+
+    def run(argv):
+        assert argv[0] == "/usr/sbin/nft"
+        run.calls.append([os.path.basename(argv[0])] + list(argv[1:]))
+        return 0, chains, ""
+    run.calls = []
+    facts, _w = gather(tree("linux-6.18"), run_command=run, which=which_for({"nft": 1}))
+    assert facts["environment"]["nat_rules_present"] is False
+    assert ["nft", "list", "table", "ip", "nat"] in run.calls  # only the nat table is listed in full
+    assert ["nft", "list", "ruleset"] not in run.calls
+
+
+def test_kube_proxy_run_by_hyperkube_is_found(copy_tree):
+    root = copy_tree("linux-6.18")
+    (root / "proc" / "77").mkdir()
+    (root / "proc" / "77" / "comm").write_text("hyperkube\n")
+    (root / "proc" / "77" / "cmdline").write_bytes(b"/hyperkube\0proxy\0--v=2\0")
+    facts, _w = gather(root)
+    assert facts["environment"]["kube_proxy_running"] is True
