@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - Computes the conntrack settings a host needs from the load it carries and what its kernel reports, and
     says what they cost in kernel memory.
-  - The entries needed are the largest of a declared O(peak_entries), a rate model (Little's law: new flows
+  - The entries needed are the largest of a declared O(peak_entries), a rate model (Little's law, new flows
     per second times the seconds a flow stays in the table under the chosen timeouts), the current count,
     the rate inferred from the TIME_WAIT entries, and, when drops or C(table full) were seen, more than the
     current max. That figure times O(headroom) is floored at the kernel's own default for the RAM or the
@@ -29,7 +29,7 @@ description:
     M(netfilter.conntrack.settings).
   - See C(docs/sizing.md) in the collection for the model and worked examples.
 author:
-  - netfilter.conntrack maintainers
+  - netfilter.conntrack maintainers (@netfilter-conntrack)
 extends_documentation_fragment:
   - netfilter.conntrack.attributes
   - netfilter.conntrack.attributes.INFO_MODULE
@@ -112,8 +112,8 @@ options:
     default: 1
   timeouts:
     description:
-      - Timeout overrides in seconds, by sysctl name with or without the C(nf_conntrack_) prefix, for example
-        C({tcp_timeout_time_wait: 60}).
+      - "Timeout overrides in seconds, by sysctl name with or without the C(nf_conntrack_) prefix, for example
+        C({tcp_timeout_time_wait: 60})."
       - Values outside 1 to 2147483 seconds (what every kernel accepts) or under the safe floor (for example
         300 s for established, 30 s for time_wait) are refused.
     type: dict
@@ -159,14 +159,28 @@ options:
       helper:
         description: A connection tracking helper.
         type: bool
+  pressure_since_boot:
+    description:
+      - Count drops, insert failures and C(table full) messages since boot as pressure, which makes the
+        recommended max exceed the current one.
+      - Set V(false) once max was raised after those drops; pressure then comes only from a statistics
+        sample (O(sample_seconds)) that shows drops now.
+    type: bool
+    default: true
   table:
     description:
       - When reading the host, also walk the table so that the TIME_WAIT count gives the observed close rate.
     type: bool
     default: true
-  sample_seconds:
-    description: When reading the host, sample the statistics over this many seconds to get rates.
+  table_limit:
+    description:
+      - Read at most this many entries in the table walk. A truncated walk gives no observed close rate.
+      - Unset means the whole table (about a second per million entries).
     type: int
+  sample_seconds:
+    description:
+      - When reading the host, sample the statistics over this many seconds (0 to 300) to get rates.
+    type: float
     default: 0
 notes:
   - Entries needed, memory and verdict thresholds (75% warning, 90% critical) are explained in
@@ -291,17 +305,12 @@ recommendation:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
-
-try:
-    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
-except ImportError:  # the facts reader lands on its own branch
-    reading = None
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
 
 INPUTS = ("profile", "peak_entries", "tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second",
           "udp_duration_seconds", "udp_stream_share", "other_new_per_second", "headroom", "memory_budget",
           "target_chain_depth", "timeouts", "mem_total_bytes", "entry_bytes", "cpu_count", "namespaces",
-          "extensions")
+          "extensions", "pressure_since_boot")
 
 
 def main():
@@ -327,8 +336,10 @@ def main():
             cpu_count=dict(type="int"),
             namespaces=dict(type="int", default=1),
             extensions=dict(type="dict", options=ext),
+            pressure_since_boot=dict(type="bool", default=True),
             table=dict(type="bool", default=True),
-            sample_seconds=dict(type="int", default=0),
+            table_limit=dict(type="int"),
+            sample_seconds=dict(type="float", default=0),
         ),
         mutually_exclusive=[("facts", "planning")],
         supports_check_mode=True,
@@ -342,11 +353,18 @@ def main():
             if facts is None:
                 module.fail_json(msg="facts is empty: pass ansible_facts.conntrack, or planning=true")
         else:
-            if reading is None:
-                module.fail_json(msg="this build cannot read the host (module_utils reading is missing):"
-                                     " pass facts or planning=true")
-            facts, read_warnings = reading.gather(table=module.params["table"],
-                                                  sample_seconds=module.params["sample_seconds"])
+            if module.params["table_limit"] is not None and module.params["table_limit"] < 1:
+                module.fail_json(msg="table_limit must be at least 1 (leave it unset for the whole table)")
+            if not 0 <= module.params["sample_seconds"] <= 300:
+                module.fail_json(msg="sample_seconds must be between 0 and 300")
+
+            def run_command(argv):
+                return module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
+
+            facts, read_warnings = reading.gather(
+                root="/", table=module.params["table"], table_limit=module.params["table_limit"],
+                sample_seconds=module.params["sample_seconds"], run_command=run_command,
+                which=module.get_bin_path)
             for warning in read_warnings or []:
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)

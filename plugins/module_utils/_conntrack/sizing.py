@@ -410,7 +410,7 @@ def _validate(inputs):
     known = ("profile", "peak_entries", "tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second",
              "udp_duration_seconds", "udp_stream_share", "other_new_per_second", "headroom", "memory_budget",
              "target_chain_depth", "timeouts", "mem_total_bytes", "entry_bytes", "cpu_count", "namespaces",
-             "extensions", "page_size_bytes")
+             "extensions", "page_size_bytes", "pressure_since_boot")
     unknown = sorted(set(inputs) - set(known))
     if unknown:
         raise SizingError("unknown inputs: %s" % ", ".join(unknown))
@@ -458,6 +458,8 @@ def _validate(inputs):
         raise SizingError("unknown extensions %s; known: %s" % (", ".join(bad), ", ".join(sorted(EXTENSION_BYTES))))
     v["extensions"] = dict((k, bool(val)) for k, val in ext.items() if val is not None)
     v["memory_budget"] = inputs.get("memory_budget")
+    since_boot = inputs.get("pressure_since_boot")
+    v["pressure_since_boot"] = True if since_boot is None else bool(since_boot)
     return v
 
 
@@ -553,15 +555,27 @@ def recommend(facts=None, **inputs):
         closes = tcp_states["TIME_WAIT"] / float(tw_now)
         rates["tcp_closes_per_second"] = round(closes, 3)
         # Steady state: the TIME_WAIT share scales with the time_wait timeout we will set.
-        projected = (count or 0) - tcp_states["TIME_WAIT"] + closes * effective["nf_conntrack_tcp_timeout_time_wait"]
+        projected = ((count or 0) - tcp_states["TIME_WAIT"]
+                     + tcp_states["TIME_WAIT"] * effective["nf_conntrack_tcp_timeout_time_wait"] / float(tw_now))
         sources["observed_rate"] = int(math.ceil(max(projected, 0)))
+    # Pressure now (a stats sample) or since boot (counters, kernel log): the max of the time was too small.
     pressure_seen = []
+    pressure_live = False
+    sample_rates = _get(facts, "stats", "sample", "rates_per_second") or {}
     for key in ("drop", "early_drop", "insert_failed"):
-        if (stats_totals.get(key) or 0) > 0:
-            pressure_seen.append("%s=%d" % (key, stats_totals[key]))
-    table_full = _get(facts, "kernel_log", "table_full_count") or 0
-    if table_full:
-        pressure_seen.append("table full logged %d times" % table_full)
+        if (sample_rates.get(key) or 0) > 0:
+            pressure_seen.append("%s %s/s now" % (key, _fmt(sample_rates[key])))
+            pressure_live = True
+    if v["pressure_since_boot"]:
+        for key in ("drop", "early_drop", "insert_failed"):
+            if (stats_totals.get(key) or 0) > 0:
+                pressure_seen.append("%s=%d since boot" % (key, stats_totals[key]))
+        table_full = _get(facts, "kernel_log", "table_full_count") or 0
+        if table_full:
+            netns = _get(facts, "kernel_log", "netns") or []
+            shown = ", ".join(str(n) for n in netns[:3]) + (" and %d more" % (len(netns) - 3) if len(netns) > 3 else "")
+            pressure_seen.append("'table full' logged %d times since boot%s" % (
+                table_full, " (netns %s)" % shown if netns else ""))
     if not planning and pressure_seen and current_max:
         sources["pressure"] = int(current_max) + 1
 
@@ -677,16 +691,18 @@ def recommend(facts=None, **inputs):
         "current_count": "the current count (%d entries)" % needed,
         "observed_rate": "the observed rate (%s closes/s from TIME_WAIT entries, %s entries at the new time_wait)"
                          % (rates.get("tcp_closes_per_second"), _human_count(needed)),
-        "pressure": "pressure (%s): the current max %s was too small" % (", ".join(pressure_seen), current_max),
+        "pressure": "pressure (%s): the current max %s was too small%s" % (
+            ", ".join(pressure_seen), current_max,
+            "" if pressure_live else " (if max was raised since, pass pressure_since_boot=false)"),
         "none": "no load figure",
     }[driver]
-    text = "%s entries needed from %s; x %s headroom = %s" % (_human_count(needed), why, _fmt(v["headroom"]),
-                                                                _human_count(with_headroom))
+    text = "%s entries needed from %s; x %s headroom = %s" % (
+        _human_count(needed), why, _fmt(v["headroom"]), _human_count(with_headroom))
     if floor and floor >= with_headroom:
         text += "; raised to %d, %s" % (floor, floor_reason)
     if capped:
         text += "; capped at %d by the memory budget (%s)" % (new_max, budget_how)
-    else:
+    elif new_max != max(with_headroom, floor):
         text += "; rounded up to %d (a multiple of %d)" % (new_max, step)
     reasons["nf_conntrack_max"] = text + "."
     reasons["nf_conntrack_buckets"] = (
@@ -712,7 +728,9 @@ def recommend(facts=None, **inputs):
         now = None if planning else current.get(key)
         comparison[key] = {"current": now, "recommended": value, "change": now != value}
 
-    verdict = _verdict(planning, count, current_max, current_buckets, needed, v["headroom"], pressure_seen,
+    load_needed = max([val for key, val in candidates.items() if key != "pressure"] or [0])
+    verdict = _verdict(planning, count, current_max, current_buckets, load_needed, v["headroom"], pressure_seen,
+                       pressure_live,
                        stats_totals, budget_bytes, per_entry, bucket_bytes, new_max, usage)
 
     tradeoffs = _tradeoffs(v, effective, rate_parts, sources, rates, count, tcp_states, depth, page_size,
@@ -727,6 +745,9 @@ def recommend(facts=None, **inputs):
                             " (not the initial namespace): apply them on the host")
         if current_max == 0:
             warnings.append("nf_conntrack_max is 0: the table is unlimited and only RAM bounds it")
+        if count and new_max < count:
+            warnings.append("the recommended max %d is below the current count %d: new flows would be dropped"
+                            " until the count falls under it" % (new_max, count))
 
     summary = _summary(planning, verdict, settings, memory, rate_parts, needed, driver)
     return {
@@ -780,7 +801,7 @@ def _timeouts_that_fit(v, effective, cap, rate_parts):
     return out
 
 
-def _verdict(planning, count, current_max, current_buckets, needed, headroom, pressure_seen, totals,
+def _verdict(planning, count, current_max, current_buckets, needed, headroom, pressure_seen, pressure_live, totals,
              budget_bytes, per_entry, bucket_bytes, new_max, usage):
     if planning:
         return {"status": "ok", "severity": "ok", "judged": False,
@@ -796,8 +817,10 @@ def _verdict(planning, count, current_max, current_buckets, needed, headroom, pr
             found.append(("undersized", "warning", "the table is %.1f%% full (warning at %d%%)"
                           % (ratio * 100, WARNING_RATIO * 100)))
         if pressure_seen:
-            found.append(("undersized", "critical", "packets were dropped because the table was full (%s)"
-                          % ", ".join(pressure_seen)))
+            # Drops since boot may predate a raised max: critical only when happening now or the table is full.
+            severe = pressure_live or ratio >= WARNING_RATIO
+            found.append(("undersized", "critical" if severe else "warning",
+                          "packets were dropped because the table was full (%s)" % ", ".join(pressure_seen)))
         if needed > current_max:
             found.append(("undersized", "critical", "the load needs %d entries, above the current max %d"
                           % (needed, current_max)))
@@ -815,9 +838,9 @@ def _verdict(planning, count, current_max, current_buckets, needed, headroom, pr
     if current_max and budget_bytes is not None and not [f for f in found if f[0] == "undersized"]:
         at_max = memory_bytes(current_max, current_buckets or 0, per_entry, bucket_bytes)
         if at_max > budget_bytes and current_max > OVERSIZED_FACTOR * max(new_max, 1):
-            found.append(("oversized", "warning", "a full table at the current max %d would take %s, above the"
-                          " budget %s, for a load that needs %d" % (current_max, human_bytes(at_max),
-                                                                     human_bytes(budget_bytes), needed)))
+            text = "a full table at the current max %d would take %s, above the budget %s, for a load that needs %d" % (
+                current_max, human_bytes(at_max), human_bytes(budget_bytes), needed)
+            found.append(("oversized", "warning", text))
     if current_max == 0:
         found.append(("oversized", "warning", "nf_conntrack_max is 0 (unlimited)"))
     if not found:
@@ -852,7 +875,7 @@ def _tradeoffs(v, effective, rate_parts, sources, rates, count, tcp_states, dept
         for tw in values:
             trial = dict(effective)
             trial[key] = tw
-            total, _ = rate_entries(v, trial)
+            total = rate_entries(v, trial)[0]
             row(key, tw, total)
     elif rates.get("tcp_closes_per_second") is not None:
         base = (count or 0) - tcp_states.get("TIME_WAIT", 0)
@@ -865,7 +888,7 @@ def _tradeoffs(v, effective, rate_parts, sources, rates, count, tcp_states, dept
                 continue
             trial = dict(effective)
             trial[key] = t
-            total, _ = rate_entries(v, trial)
+            total = rate_entries(v, trial)[0]
             row(key, t, total)
     return rows
 
@@ -878,9 +901,9 @@ def _summary(planning, verdict, settings, memory, rate_parts, needed, driver):
         lines.append("%s: %s new/s x %s s = %s entries (Little's law)" % (
             kind, _fmt(p["new_per_second"]), _fmt(round(p["lifetime_seconds"], 3)), _human_count(p["entries"])))
     lines.append("need %s entries (driver: %s); recommend nf_conntrack_max=%d, nf_conntrack_buckets=%d,"
-                 " nf_conntrack_expect_max=%d" % (_human_count(needed), driver, settings["nf_conntrack_max"],
-                                                   settings["nf_conntrack_buckets"],
-                                                   settings["nf_conntrack_expect_max"]))
+                 " nf_conntrack_expect_max=%d" % (
+                     _human_count(needed), driver, settings["nf_conntrack_max"], settings["nf_conntrack_buckets"],
+                     settings["nf_conntrack_expect_max"]))
     share = memory["share_of_ram"]
     lines.append("memory at max: %s (%s entries x %d B + %d buckets x %d B)%s" % (
         memory["total_human"], _human_count(memory["entries"]), memory["per_entry_bytes"],

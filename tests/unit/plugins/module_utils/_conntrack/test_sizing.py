@@ -99,7 +99,7 @@ def test_slab_size_from_facts_else_documented_fallback():
 @pytest.mark.parametrize("text, expected", [("10%", 0.10), ("0.05", 0.05), (0.2, 0.2), ("2GiB", 2 * GIB),
                                             ("512MiB", 512 << 20), ("1G", GIB), (3 * GIB, 3 * GIB)])
 def test_budget_accepts_fraction_percent_and_size(text, expected):
-    budget, _ = sizing.parse_budget(text, 16 * GIB)
+    budget = sizing.parse_budget(text, 16 * GIB)[0]
     assert budget == (int(16 * GIB * expected) if expected <= 1 else expected)
 
 
@@ -153,6 +153,27 @@ def test_table_full_in_the_kernel_log_is_pressure():
     rec = recommend(facts)
     assert rec["entries"]["driver"] == "pressure"
     assert rec["settings"]["nf_conntrack_max"] > 300000
+
+
+def test_drops_seen_in_a_sample_are_critical_pressure_now():
+    facts = full_host(count=1000, max_entries=300000)
+    facts["stats"]["sample"] = {"seconds": 5, "deltas": {"drop": 50},
+                                "rates_per_second": {"drop": 10.0, "insert_failed": 0, "early_drop": 0}}
+    rec = recommend(facts, pressure_since_boot=False)
+    assert rec["entries"]["driver"] == "pressure"
+    assert "drop 10/s now" in rec["reasons"]["nf_conntrack_max"]
+    assert rec["verdict"]["severity"] == "critical"
+
+
+def test_old_drops_on_a_now_quiet_table_warn_and_can_be_ignored():
+    facts = full_host(count=10, max_entries=827392, kernel_log__table_full_count=70, kernel_log__netns=[4])
+    rec = recommend(facts)
+    assert (rec["verdict"]["status"], rec["verdict"]["severity"]) == ("undersized", "warning")
+    assert "since boot (netns 4)" in rec["reasons"]["nf_conntrack_max"]
+    assert "pressure_since_boot=false" in rec["reasons"]["nf_conntrack_max"]
+    rec = recommend(facts, pressure_since_boot=False)
+    assert rec["entries"]["sources"]["pressure"] is None
+    assert rec["verdict"]["status"] == "ok"
 
 
 def test_quiet_host_keeps_the_kernel_default_and_changes_nothing():
@@ -246,6 +267,13 @@ def test_oversized_when_a_full_table_would_blow_the_budget():
     rec = recommend(facts)
     assert rec["verdict"]["status"] == "oversized"
     assert rec["settings"]["nf_conntrack_max"] == 262144
+
+
+def test_a_capped_max_below_the_current_count_is_a_warning():
+    facts = full_host(count=200000, max_entries=262144)
+    rec = recommend(facts, memory_budget="16MiB")
+    assert rec["settings"]["nf_conntrack_max"] < 200000
+    assert any("below the current count 200000" in w for w in rec["warnings"])
 
 
 def test_planning_is_not_judged():
