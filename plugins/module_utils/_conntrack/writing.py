@@ -24,6 +24,8 @@ import struct
 import tempfile
 import time
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
+
 NETFILTER_DIR = "proc/sys/net/netfilter"
 HASHSIZE_PARAM = "sys/module/nf_conntrack/parameters/hashsize"
 SYSCTL_PREFIX = "net.netfilter."
@@ -83,13 +85,10 @@ for _name in ("generic_timeout", "icmp_timeout", "icmpv6_timeout", "udp_timeout"
     KEYS["nf_conntrack_" + _name] = _TIMEOUT
 
 # Read-only outside the initial network namespace (containers included).
-GLOBAL_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max")
+GLOBAL_KEYS = reading.GLOBAL_KEYS
 # What kube-proxy sets itself when it starts (its conntrack settings).
 KUBE_PROXY_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp_timeout_established",
                    "nf_conntrack_tcp_timeout_close_wait")
-
-# Where sysctl --system (procps) and systemd-sysctl look, highest priority first.
-SYSCTL_DIRS = ("etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d", "usr/lib/sysctl.d", "lib/sysctl.d")
 
 
 class SettingsError(Exception):
@@ -197,6 +196,10 @@ def _read(path):
         raise
 
 
+def _no_commands(argv):
+    return None
+
+
 def _read_only_mount(path):
     try:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
@@ -284,55 +287,20 @@ class ConntrackSettings(object):
 
     # ---------------------------------------------------------- environment
     def detect(self):
-        """What kind of place this is. TODO(dedup): reuse reading.py's helpers once branch facts lands."""
-        max_path = self._netfilter("nf_conntrack_max")
-        available = os.path.exists(max_path)
-        initial = None
-        if available:
-            # The kernel registers the global keys 0444 outside init_net: the surest sign.
-            initial = bool(os.stat(max_path).st_mode & 0o222)
-        ro_mount = False
-        if available:
-            ro_mount = _read_only_mount(self._host(NETFILTER_DIR))
+        """What kind of place this is, by the same rules the facts module uses."""
+        r = reading.Reader(self.root, run_command=_no_commands)
+        available = r.exists(reading.NETFILTER + "/nf_conntrack_max")
+        initial = reading.read_namespace(r)[0] if available else None
+        release = (r.read("/proc/sys/kernel/osrelease") or "").strip() or None
         self.environment = {
             "available": available,
             "initial_netns": initial,
-            "proc_sys_read_only": ro_mount,
-            "module": self._module_kind(),
-            "kube_proxy_running": self._kube_proxy_running(),
+            "proc_sys_read_only": available and _read_only_mount(self._host(NETFILTER_DIR)),
+            "module": reading.read_module_type(r, release),
+            "kube_proxy_running": reading.kube_proxy_running(r),
+            "kernel_release": release,
         }
         return self.environment
-
-    def _module_kind(self):
-        sysmod = self._host("sys/module/nf_conntrack")
-        if os.path.isdir(sysmod):
-            # Only loadable modules have initstate.
-            return "loadable" if os.path.exists(os.path.join(sysmod, "initstate")) else "builtin"
-        release = _read(self._host("proc/sys/kernel/osrelease"))
-        if release:
-            moddir = self._host(os.path.join("lib/modules", release.decode().strip()))
-            builtin = _read(os.path.join(moddir, "modules.builtin")) or b""
-            if re.search(br"(^|/)nf_conntrack\.ko\b", builtin, re.M):
-                return "builtin"
-            dep = _read(os.path.join(moddir, "modules.dep")) or b""
-            if re.search(br"(^|/)nf_conntrack\.ko(\.[a-z]+)?:", dep, re.M):
-                return "loadable"
-        return "unknown"
-
-    def _kube_proxy_running(self):
-        proc = self._host("proc")
-        try:
-            pids = [p for p in os.listdir(proc) if p.isdigit()]
-        except OSError:
-            return False
-        for pid in pids:
-            try:
-                comm = _read(os.path.join(proc, pid, "comm"))
-            except (IOError, OSError):
-                continue  # the process went away or hides itself
-            if comm is not None and comm.strip() == b"kube-proxy":
-                return True
-        return False
 
     # ---------------------------------------------------------------- plan
     def plan(self):
@@ -340,6 +308,7 @@ class ConntrackSettings(object):
         if self.settings is None:
             self.validate()
         env = self.detect()
+        self._check_memory()
         wanted = dict(self.settings)
         if env["kube_proxy_running"]:
             owned = sorted(k for k in KUBE_PROXY_KEYS if k in wanted)
@@ -368,6 +337,20 @@ class ConntrackSettings(object):
         self._planned = True
         return self
 
+    def _check_memory(self):
+        """A hash table bigger than half the RAM would fail (or wake the OOM killer) midway: refuse it now."""
+        buckets = self.settings.get("nf_conntrack_buckets")
+        meminfo = _read(self._host("proc/meminfo")) or b""
+        m = re.search(br"^MemTotal:\s+(\d+) kB", meminfo, re.M)
+        if buckets is None or not m:
+            return
+        mem_total_bytes = int(m.group(1)) * 1024
+        table_bytes = buckets * struct.calcsize("P")
+        if table_bytes > mem_total_bytes // 2:
+            raise SettingsError("refused before any change: nf_conntrack_buckets %d needs a %d MiB hash table, "
+                                "more than half of this host's %d MiB of RAM"
+                                % (buckets, table_bytes >> 20, mem_total_bytes >> 20))
+
     def _plan_runtime(self, wanted, env):
         if not env["available"]:
             for key in sorted(wanted):
@@ -381,7 +364,7 @@ class ConntrackSettings(object):
             if key == "nf_conntrack_buckets" and before is None:
                 before = _read_int(self._host(HASHSIZE_PARAM))
             if before is None:
-                self.skipped[key] = "not present in this kernel (%s)" % os.uname()[2]
+                self.skipped[key] = "not present in this kernel (%s)" % (env["kernel_release"] or "unknown release")
                 self._missing.add(key)
                 self.warnings.append("%s does not exist in this kernel: skipped" % key)
                 continue
@@ -450,33 +433,28 @@ class ConntrackSettings(object):
         return "".join(lines)
 
     def sysctl_order(self):
-        """Files in the order sysctl --system applies them; the last value for a key wins."""
-        by_name = {}
-        for d in SYSCTL_DIRS:
-            full = self._host(d)
-            try:
-                names = os.listdir(full)
-            except OSError:
-                continue
-            for name in names:
-                if name.endswith(".conf") and name not in by_name:
-                    by_name[name] = os.path.join("/", d, name)
+        """Files in the order sysctl --system applies them, ours included; the last value for a key wins."""
+        files = reading.sysctl_files(reading.Reader(self.root, run_command=_no_commands))
+        tail = [f for f in files if f == reading.SYSCTL_CONF]  # procps applies it after the directories
+        body = [f for f in files if f != reading.SYSCTL_CONF]
         ours = self.paths["sysctl"]
-        by_name.setdefault(os.path.basename(ours), ours)
-        order = [by_name[n] for n in sorted(by_name)]
-        if os.path.exists(self._host("etc/sysctl.conf")):
-            order.append("/etc/sysctl.conf")  # procps applies it after the directories
-        return order
+        if not any(os.path.basename(f) == os.path.basename(ours) for f in body):
+            body = sorted(body + [ours], key=os.path.basename)
+        return body + tail
 
     def _check_sysctl_order(self, keys):
         order = self.sysctl_order()
         ours = self.paths["sysctl"]
         ours_real = os.path.realpath(self._host(ours))
-        try:
-            later = order[order.index(ours) + 1:]
-        except ValueError:
-            self.warnings.append("%s is not in a directory sysctl reads at boot" % ours)
+        if os.path.dirname(ours) not in reading.SYSCTL_DIRS:
+            self.warnings.append("%s is not in a directory sysctl reads at boot (%s)"
+                                 % (ours, ", ".join(reading.SYSCTL_DIRS)))
             return
+        if ours not in order:
+            self.warnings.append("%s is masked by a file of the same name in a directory sysctl prefers: %s"
+                                 % (ours, [f for f in order if os.path.basename(f) == os.path.basename(ours)][0]))
+            return
+        later = order[order.index(ours) + 1:]
         for path in later:
             full = self._host(path)
             if os.path.realpath(full) == ours_real:

@@ -404,3 +404,28 @@ def test_warns_when_max_drops_below_the_current_count(tmp_path):
     root = make_host(tmp_path, values=dict(DEFAULTS, nf_conntrack_count=5000))
     b = apply(root, {"nf_conntrack_max": 4096})[1]
     assert any("below the 5000 entries" in w for w in b.warnings)
+
+
+def test_warns_when_the_dropin_is_not_where_sysctl_looks_or_is_masked(tmp_path):
+    root = make_host(tmp_path)
+    b = apply(root, {"nf_conntrack_udp_timeout": 15}, sysctl_file="/etc/conntrack/90-x.conf")[1]
+    assert any("not in a directory sysctl reads at boot" in w for w in b.warnings)
+    (root / "etc/sysctl.d/90-mine.conf").write_text("")
+    b = apply(root, {"nf_conntrack_udp_timeout": 15}, sysctl_file="/usr/lib/sysctl.d/90-mine.conf")[1]
+    assert any("masked" in w and "/etc/sysctl.d/90-mine.conf" in w for w in b.warnings)
+
+
+def test_buckets_bigger_than_half_the_ram_are_refused_before_any_change(tmp_path):
+    root = make_host(tmp_path)
+    (root / "proc/meminfo").write_text("MemTotal:        1024000 kB\nMemFree: 1 kB\n")
+    before = snapshot(root)
+    with pytest.raises(SettingsError, match="half of this host's"):
+        apply(root, {"nf_conntrack_buckets": 100000000})
+    assert snapshot(root) == before
+    assert apply(root, {"nf_conntrack_buckets": 1000000})[0]  # 8 MiB is fine
+
+
+def test_skip_reason_names_the_trees_kernel_release(tmp_path):
+    root = make_host(tmp_path)
+    b = apply(root, {"nf_conntrack_dccp_loose": 1, "nf_conntrack_udp_timeout": 15})[1]
+    assert b.result()["skipped_keys"]["nf_conntrack_dccp_loose"] == "not present in this kernel (6.18.0-test)"
