@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Save, restore and snapshot this machine's conntrack state for the host scenario.
 
-    state.py save PATH      the keys we change, our files and directories -> PATH (JSON)
+    state.py save PATH      every writable netfilter key, our files and directories -> PATH (JSON)
     state.py restore PATH   put all of it back, then delete PATH (no-op when PATH is missing)
-    state.py snapshot       every /proc/sys/net/netfilter value and our files' bytes, as JSON
+    state.py snapshot       every /proc/sys/net/netfilter setting and our files' bytes, as JSON
 """
 import base64
 import json
@@ -11,8 +10,8 @@ import os
 import sys
 
 NETFILTER = "/proc/sys/net/netfilter"
-KEYS = ("nf_conntrack_buckets", "nf_conntrack_max", "nf_conntrack_expect_max",
-        "nf_conntrack_tcp_timeout_time_wait", "nf_conntrack_udp_timeout")
+# Restored in this order first (buckets before max), then every other writable key.
+FIRST = ("nf_conntrack_buckets", "nf_conntrack_max", "nf_conntrack_expect_max")
 FILES = ("/etc/sysctl.d/90-netfilter-conntrack.conf", "/etc/modprobe.d/netfilter-conntrack.conf",
          "/etc/modules-load.d/netfilter-conntrack.conf", "/etc/udev/rules.d/90-netfilter-conntrack.rules",
          "/etc/ansible/facts.d/netfilter_conntrack.fact")
@@ -25,9 +24,14 @@ def read(path):
         return f.read()
 
 
+def writable_keys():
+    names = [n for n in os.listdir(NETFILTER) if os.stat(os.path.join(NETFILTER, n)).st_mode & 0o200]
+    return [k for k in FIRST if k in names] + sorted(n for n in names if n not in FIRST)
+
+
 def save(path):
     state = {
-        "sysctls": dict((k, read(os.path.join(NETFILTER, k)).decode().strip()) for k in KEYS),
+        "sysctls": [[k, read(os.path.join(NETFILTER, k)).decode().strip()] for k in writable_keys()],
         "files": dict((p, base64.b64encode(read(p)).decode() if os.path.exists(p) else None) for p in FILES),
         "dirs": dict((d, os.path.isdir(d)) for d in DIRS),
     }
@@ -40,7 +44,7 @@ def restore(path):
         return
     with open(path) as f:
         state = json.load(f)
-    for key, value in state["sysctls"].items():  # buckets first: KEYS order
+    for key, value in state["sysctls"]:  # buckets first
         full = os.path.join(NETFILTER, key)
         if read(full).decode().strip() != value:
             with open(full, "w") as f:
@@ -62,7 +66,8 @@ def snapshot():
     values = {}
     for name in sorted(os.listdir(NETFILTER)):
         full = os.path.join(NETFILTER, name)
-        if os.path.isfile(full):
+        # The count moves with traffic; everything else must hold still.
+        if os.path.isfile(full) and name != "nf_conntrack_count":
             values[name] = read(full).decode().strip()
     files = dict((p, base64.b64encode(read(p)).decode() if os.path.exists(p) else None) for p in FILES)
     print(json.dumps({"sysctls": values, "files": files}, sort_keys=True))
