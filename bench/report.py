@@ -24,11 +24,15 @@ def _yes(value):
 
 
 def _mb(value):
-    return "%.0f MB" % (value / 2.0 ** 20) if value is not None else "-"
+    return "%.1f MiB" % (value / 2.0 ** 20) if value is not None else "-"
 
 
 def _s(value, digits=2):
     return ("%." + str(digits) + "f s") % value if value is not None else "-"
+
+
+def _r(value):
+    return "%.3f" % value if value is not None else "-"
 
 
 def _pct(value):
@@ -52,10 +56,11 @@ def rows(results_dir):
                 (b1.get("tuned_values") or {}).get("nf_conntrack_buckets")), "0 drops", _yes(g["tuned_zero_drops"])),
             ("B1", "(d) ceiling, oversized table", "%.0f req/s" % b1["ceiling_rps"], "", ""),
             ("B1", "(c) / (d)", "%s (median of %d paired rounds; aggregate %s)" % (
-                b1["tuned_over_ceiling"], len(b1["tuned_rps_rounds"]), b1.get("tuned_over_ceiling_aggregate")),
+                _r(b1["tuned_over_ceiling"]), len(b1["tuned_rps_rounds"]), _r(b1.get("tuned_over_ceiling_aggregate"))),
              ">= 0.97", _yes(g["tuned_over_ceiling_at_least_0_97"])),
             ("B1", "(c) / (a)", "%s (aggregate %s); (d) / (a) %s" % (
-                b1["tuned_over_baseline"], b1.get("tuned_over_baseline_aggregate"), b1["ceiling_over_baseline"]),
+                _r(b1["tuned_over_baseline"]), _r(b1.get("tuned_over_baseline_aggregate")),
+                _r(b1["ceiling_over_baseline"])),
              "case study: 0.960", "reported"),
         ]
     b2 = _load(results_dir, "b2")

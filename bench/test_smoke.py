@@ -7,13 +7,16 @@ what is checked is that each benchmark measures what it claims to measure.
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
-import bench
-import common
-import model
-from lab import Lab, run_ab
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _paths  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+import bench  # noqa: E402  pylint: disable=wrong-import-position
+import common  # noqa: E402  pylint: disable=wrong-import-position
+import model  # noqa: E402  pylint: disable=wrong-import-position
+from lab import Lab, run_ab  # noqa: E402  pylint: disable=wrong-import-position
 
 ROLE_TASKS = os.path.join(common.ROOT, "roles", "tune", "tasks", "main.yml")
 
