@@ -72,6 +72,19 @@ def test_facts_equal_conntrack_tools_for_a_namespace_with_known_connections(netn
         assert facts["stats"]["totals"][key] == stats[key], key
 
 
+def test_udp_unreplied_entries_equal_conntrack_tools(kernel_lock):
+    with Netns(ruleset=traffic.UDP_FILL_RULESET) as ns:
+        sent = traffic.udp_fill(ns, 300, udp_timeout=120)
+        facts = facts_in(ns, table=True)
+        listed = [line for line in ns.conntrack("-L", "-p", "udp").stdout.splitlines() if line.startswith("udp")]
+        count = ns.count()
+    assert sent == 300
+    assert facts["usage"]["count"] == count == len(listed)
+    assert facts["table"]["by_protocol"] == {"udp": count}
+    assert facts["table"]["unreplied"] == sum("[UNREPLIED]" in line for line in listed) == count
+    assert facts["table"]["assured"] == 0
+
+
 def test_table_walk_through_conntrack_tool_agrees_with_proc(netns):
     with traffic.tcp_connections(netns, 10):
         via_proc = facts_in(netns, table=True, table_source="proc", gather_environment=False)["table"]
