@@ -1,0 +1,64 @@
+"""Command line of the benchmarks: ``bench/run [--smoke] [--results-dir DIR] all|b1|b2|b3|b4 ...``."""
+import argparse
+import sys
+import time
+
+import _paths  # noqa: F401  pylint: disable=unused-import
+import common
+
+# The small versions: seconds each, so that the test suite keeps the code honest.
+SMOKE = {
+    "b1": {"requests": 3000, "concurrency": 500, "rounds": 1, "broken_requests": 3000},
+    "b2": {"sizes": (10000,), "repeats": 1},
+    "b3": {"hosts": 1, "key_count": 2, "with_defaults": False},
+    "b4": {"sizes": (10000,), "rate_per_second": 100, "time_wait_seconds": 3, "periods": 3},
+}
+
+
+def runner(name):
+    if name == "b1":
+        import b1_seed
+        return b1_seed.run
+    if name == "b2":
+        import b2_facts
+        return b2_facts.run
+    if name == "b3":
+        import b3_fleet
+        return b3_fleet.run
+    if name == "b4":
+        import b4_model
+        return b4_model.run
+    raise SystemExit("unknown benchmark %r (known: b1 b2 b3 b4 all)" % name)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="+", help="b1 b2 b3 b4, or all; or report (the figures table)")
+    parser.add_argument("--smoke", action="store_true", help="the small versions")
+    parser.add_argument("--results-dir", help="where the JSON summaries go (default bench/results)")
+    args = parser.parse_args(argv)
+    if args.names == ["report"]:
+        import report
+        print(report.table(args.results_dir or common.RESULTS))
+        return 0
+    names = ["b1", "b2", "b3", "b4"] if "all" in args.names else args.names
+    failed = []
+    for name in names:
+        kwargs = dict(SMOKE[name]) if args.smoke else {}
+        kwargs["results_dir"] = args.results_dir
+        start = time.monotonic()
+        common.log("%s starts%s" % (name, " (smoke)" if args.smoke else ""))
+        try:
+            result = runner(name)(**kwargs)
+        except Exception as exc:  # one benchmark's failure must not hide the others' figures
+            common.log("%s FAILED: %r" % (name, exc))
+            failed.append(name)
+            continue
+        common.log("%s done in %.0f s; goals: %s" % (name, time.monotonic() - start, result.get("goals")))
+    if failed:
+        common.log("failed: %s" % " ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""What the benchmarks share: timing with peak RSS, machine facts, result files, statistics."""
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import _paths
+
+RESULTS = _paths.RESULTS
+GNU_TIME = "/usr/bin/time"  # Debian package `time`
+ROOT = _paths.ROOT
+
+
+def measure(cmd, env=None, stdin=None, timeout_seconds=1800):
+    """Run cmd (a list) and return wall seconds, the peak RSS of its biggest process and its output.
+
+    The peak RSS comes from GNU time, not from our own wait4(): a child forked from this
+    Python inherits its high-water mark across exec, so wait4() would never report less
+    than our own RSS. time's children start from time's few hundred kB, and its %M is the
+    largest RSS of any process it waited for (every stage of an ``sh -c 'a | b'``).
+    """
+    fd, rss_file = tempfile.mkstemp(prefix="nc-bench-time-")
+    os.close(fd)
+    try:
+        start = time.perf_counter()
+        proc = subprocess.run([GNU_TIME, "-q", "-f", "%M %U %S", "-o", rss_file] + list(cmd),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin, env=env,
+                              timeout=timeout_seconds, check=False)
+        wall = time.perf_counter() - start
+        with open(rss_file) as f:
+            fields = f.read().split()
+    finally:
+        os.unlink(rss_file)
+    rss_kb, user, system = (fields[-3:] if len(fields) >= 3 else ("0", "0", "0"))
+    return {"seconds": round(wall, 4), "peak_rss_bytes": int(rss_kb) * 1024,
+            "user_seconds": float(user), "system_seconds": float(system),
+            "exit_code": proc.returncode, "stdout": proc.stdout.decode(errors="replace"),
+            "stderr": proc.stderr.decode(errors="replace")}
+
+
+def machine():
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    cpu_model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    return {"cores": os.cpu_count(), "cpu_model": cpu_model, "kernel": platform.release(),
+            "mem_total_bytes": mem_kb * 1024, "python": platform.python_version(),
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(a, b, digits=3):
+    if a is None or not b:
+        return None
+    return round(float(a) / float(b), digits)
+
+
+def write_result(name, data, results_dir=None):
+    """Write bench/results/<name>.json (or into results_dir) and return its path."""
+    results_dir = results_dir or RESULTS
+    os.makedirs(results_dir, exist_ok=True)
+    data = dict(data)
+    data.setdefault("benchmark", name)
+    data.setdefault("finished_at", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    data.setdefault("machine", machine())
+    path = os.path.join(results_dir, "%s.json" % name)
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def log(msg):
+    sys.stderr.write("[bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def python_in_venv():
+    return sys.executable
+
+
+def ansible_env():
+    """Environment for ansible runs from the bench: this checkout and the bench-only collections."""
+    return {"ANSIBLE_COLLECTIONS_PATH": collections_path() + ":" + test_collections()}
+
+
+_TEST_COLLECTIONS = []
+
+
+def test_collections():
+    """ansible.posix, community.general, containers.podman from the ansible wheel (scripts/test-collections)."""
+    if not _TEST_COLLECTIONS:
+        out = subprocess.run([os.path.join(ROOT, "scripts", "test-collections")], stdout=subprocess.PIPE,
+                             universal_newlines=True, check=True).stdout
+        _TEST_COLLECTIONS.append(out.strip().splitlines()[-1])
+    return _TEST_COLLECTIONS[0]
+
+
+def collections_path():
+    """The ANSIBLE_COLLECTIONS_PATH that holds this checkout as netfilter.conntrack."""
+    path = os.environ.get("ANSIBLE_COLLECTIONS_PATH")
+    if path:
+        return path.split(":")[0]
+    # tests/conftest.py linked the checkout under /tmp/netfilter.conntrack-<hash>/linked
+    for p in sys.path:
+        if os.path.isdir(os.path.join(p, "ansible_collections", "netfilter", "conntrack")):
+            return p
+    raise RuntimeError("netfilter.conntrack is not on any collections path")

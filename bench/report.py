@@ -1,0 +1,142 @@
+"""Print the figures table of docs/benchmarks.md from bench/results/*.json.
+
+    bench/run report            (or: python bench/report.py [RESULTS_DIR])
+"""
+import json
+import os
+import sys
+
+import _paths
+
+
+def _load(results_dir, name):
+    path = os.path.join(results_dir, name + ".json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _yes(value):
+    if value is None:
+        return "not measured"
+    return "**met**" if value else "**missed**"
+
+
+def _mb(value):
+    return "%.1f MiB" % (value / 2.0 ** 20) if value is not None else "-"
+
+
+def _s(value, digits=2):
+    return ("%." + str(digits) + "f s") % value if value is not None else "-"
+
+
+def _r(value):
+    return "%.3f" % value if value is not None else "-"
+
+
+def _pct(value):
+    return "%+.1f %%" % (100 * value) if value is not None else "-"
+
+
+def rows(results_dir):
+    out = []
+    b1 = _load(results_dir, "b1")
+    if b1:
+        g = b1["goals"]
+        out += [
+            ("B1", "(a) baseline, no conntrack", "%.0f req/s" % b1["baseline_rps"], "", ""),
+            ("B1", "(b) broken, max 1000", "%.0f req/s, %d of %d completed, %d drops, %d table-full lines" % (
+                b1["broken_rps"], b1["broken_completed"], b1["parameters"]["broken_requests"], b1["broken_drops"],
+                b1["broken_table_full_messages"]), "ab stops near 1000 (apr_pollset_poll timeout)",
+             "reproduced" if g["broken_reproduced"] else "**not reproduced**"),
+            ("B1", "(c) tuned by the playbook", "%s req/s, %s drops, max %s, buckets %s" % (
+                "%.0f" % b1["tuned_rps"] if b1["tuned_rps"] else "-", b1["tuned_drops"],
+                (b1.get("tuned_values") or {}).get("nf_conntrack_max"),
+                (b1.get("tuned_values") or {}).get("nf_conntrack_buckets")), "0 drops", _yes(g["tuned_zero_drops"])),
+            ("B1", "(d) ceiling, oversized table", "%.0f req/s" % b1["ceiling_rps"], "", ""),
+            ("B1", "(c) / (d)", "%s (median of %d paired rounds; aggregate %s)" % (
+                _r(b1["tuned_over_ceiling"]), len(b1["tuned_rps_rounds"]), _r(b1.get("tuned_over_ceiling_aggregate"))),
+             ">= 0.97", _yes(g["tuned_over_ceiling_at_least_0_97"])),
+            ("B1", "(c) / (a)", "%s (aggregate %s); (d) / (a) %s" % (
+                _r(b1["tuned_over_baseline"]), _r(b1.get("tuned_over_baseline_aggregate")),
+                _r(b1["ceiling_over_baseline"])),
+             "case study: 0.960", "reported"),
+        ]
+    b2 = _load(results_dir, "b2")
+    if b2:
+        for size, t in sorted(b2["tables"].items(), key=lambda kv: int(kv[0])):
+            walk, summ = t["facts_walk"], t["facts_summary"]
+            label = "%dk entries" % (int(size) // 1000)
+            out += [
+                ("B2", "%s: bare read `wc -l`" % label, _s(t["bare_read"]["seconds"]), "1.0 s at 1M (issue)", ""),
+                ("B2", "%s: 3 pipelines together" % label, "%s (%s)" % (_s(t["pipelines_total_seconds"]), ", ".join(
+                    "%s %s" % (k, _s(v["seconds"])) for k, v in sorted(t["pipelines"].items()))),
+                 "3 x 2.9 s at 1M (issue)", ""),
+                ("B2", "%s: facts walk" % label, "%s, peak RSS %s; %sx faster than the pipelines, %sx the bare read" % (
+                    _s(walk.get("seconds")), _mb(walk.get("peak_rss_bytes")), t["walk_speedup_vs_pipelines"],
+                    t["walk_over_bare_read"]), ">= 3x, <= 2x, <= 100 MB",
+                 ", ".join("%s" % _yes(v) for k, v in sorted(t["goals"].items()) if k.startswith("walk"))),
+                ("B2", "%s: facts summary" % label, "%s in gather() (%s for the whole process)" % (
+                    _s(summ.get("seconds"), 3), _s(summ.get("process_seconds"), 3)), "<= 50 ms",
+                 _yes(t["goals"].get("summary_at_most_50_ms"))),
+                ("B2", "%s: facts walk through ansible" % label, _s((t.get("facts_walk_ansible") or {}).get("seconds")),
+                 "", ""),
+            ]
+    b3 = _load(results_dir, "b3")
+    if b3:
+        n = b3["parameters"]["hosts"]
+        for key, label in (("tune", "tune playbook, all hosts at once, no gate"), ("anchor", "anchor: sysctl loop + modprobe"),
+                           ("tune_defaults", "tune playbook, defaults (canary + 25 % batches, health gate)")):
+            m = b3.get(key)
+            if not m:
+                continue
+            out.append(("B3", "%d hosts: %s" % (n, label), "first %s (%s per host, changed %d), second %s (changed %d)%s" % (
+                _s(m["first"]["seconds"], 1), _s(m["seconds_per_host_first"]), m["first"]["changed"],
+                _s(m["second"]["seconds"], 1), m["second"]["changed"],
+                "" if not m["first"]["failed"] and not m["first"]["exit_code"] else ", **failed**"), "", ""))
+        g = b3["goals"]
+        speedup = "%sx (second run %sx)" % (b3["speedup_first_run"], b3["speedup_second_run"])
+        verdict = "%s, %s" % (_yes(g["tune_3x_faster_than_anchor"]), _yes(g["tune_second_run_changed_0"]))
+        out.append(("B3", "anchor / tune (first run)", speedup, ">= 3x, second run changed=0", verdict))
+    b4 = _load(results_dir, "b4")
+    if b4:
+        for size, r in sorted(b4["memory"]["sizes"].items(), key=lambda kv: int(kv[0])):
+            out.append(("B4", "memory, %dk entries" % (int(size) // 1000),
+                        "predicted %s, slab +%s (%s), Slab: +%s (%s)" % (
+                            _mb(r["predicted"].get("entries_bytes")), _mb(r["slab_growth_bytes"]),
+                            _pct(r["error_vs_slab"]), _mb(r["meminfo_slab_growth_bytes"]), _pct(r["error_vs_meminfo"])),
+                        "within 10 %",
+                        "%s / %s" % (_yes(r["within_10_percent_of_slab"]), _yes(r["within_10_percent_of_meminfo"]))))
+        li = b4["little"]
+        out.append(("B4", "Little's law, %.0f conn/s, time_wait %d s" % (
+            li["pacer"]["achieved_rate_per_second"], li["time_wait_seconds"]),
+            "predicted %s, live entries %s (%s), kernel count %s (%s)" % (
+                li["predicted"].get("entries"), li["observed_steady_entries"], _pct(li["error"]),
+                li["observed_steady_kernel_count"], _pct(li["error_vs_kernel_count"])),
+            "within 15 %", "%s (live) / %s (count)" % (_yes(li["within_15_percent"]),
+                                                       _yes(li["kernel_count_within_15_percent"]))))
+    return out
+
+
+def table(results_dir):
+    lines = ["| bench | what | measured | baseline / goal | goal |", "| --- | --- | --- | --- | --- |"]
+    for row in rows(results_dir):
+        lines.append("| %s |" % " | ".join(str(c) for c in row))
+    machine = None
+    for name in ("b1", "b2", "b3", "b4"):
+        r = _load(results_dir, name)
+        if r:
+            machine = r["machine"]
+            lines.append("")
+            lines.append("`%s.json`: finished %s, load average at start %s." % (
+                name, r["finished_at"], r["machine"].get("loadavg_at_start")))
+    if machine:
+        lines.insert(0, "Machine: %d cores (%s), %.1f GiB RAM, kernel %s, Python %s.\n" % (
+            machine["cores"], machine["cpu_model"], machine["mem_total_bytes"] / 2.0 ** 30, machine["kernel"],
+            machine["python"]))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(table(sys.argv[1] if len(sys.argv) > 1 else _paths.RESULTS))
