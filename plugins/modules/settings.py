@@ -1,0 +1,285 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) netfilter.conntrack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: settings
+short_description: Apply nf_conntrack settings at runtime and across reboots
+version_added: 0.1.0
+description:
+  - Applies C(nf_conntrack_*) kernel settings (C(nf_conntrack_max), C(nf_conntrack_buckets),
+    C(nf_conntrack_expect_max), the timeouts and the other writable keys) in one invocation.
+  - At runtime it writes C(/proc/sys/net/netfilter/*). Values are compared as numbers, and
+    C(nf_conntrack_buckets) is rounded up the way the kernel rounds it (to a multiple of 512 on
+    4 KiB pages), so reruns report no change.
+  - Persistently, each part switchable, it writes a sysctl.d drop-in, for a loadable
+    nf_conntrack an C(options nf_conntrack hashsize=N) line in modprobe.d, and the boot-ordering
+    fix (a modules-load.d entry and a udev rule that re-applies C(net.netfilter) sysctls when
+    the module appears, as systemd's sysctl.d(5) describes).
+  - Every key and value is validated before anything is touched. Keys outside the allowlist
+    are refused. Every target is checked for writability first (a read-only C(/etc) fails
+    before any change). When a write still fails midway, the runtime values and files already
+    written are restored and the module fails, so the host is left as it was.
+  - Outside the initial network namespace (containers, C(ip netns)), C(nf_conntrack_max),
+    C(nf_conntrack_buckets) and C(nf_conntrack_expect_max) are read-only. They are reported
+    under RV(skipped_keys) and left out of the files; the per-namespace keys are applied.
+  - When kube-proxy runs, it owns C(nf_conntrack_max), the hash size,
+    C(nf_conntrack_tcp_timeout_established) and C(nf_conntrack_tcp_timeout_close_wait). By
+    default those keys are left alone with a warning; see O(kube_proxy).
+  - Files are written atomically (temporary file in the same directory, fsync, rename),
+    mode C(0644), owned by root, rendered the same way every run.
+author:
+  - netfilter.conntrack maintainers (@netfilter-conntrack)
+extends_documentation_fragment:
+  - netfilter.conntrack.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Predicts RV(ignore:changed) exactly, including the rounding of C(nf_conntrack_buckets), and writes nothing.
+  diff_mode:
+    support: full
+    details:
+      - One diff for the runtime values and one per file.
+  idempotent:
+    support: full
+options:
+  settings:
+    description:
+      - Kernel key names (as under C(/proc/sys/net/netfilter)) mapped to integers.
+      - The C(recommendation.settings) dict of M(netfilter.conntrack.recommend) is accepted as is.
+      - Booleans (C(nf_conntrack_acct), C(nf_conntrack_tcp_loose), ...) take C(0)/C(1) or C(false)/C(true).
+      - Timeouts are in seconds, from 1 to 2147483 (the largest any kernel accepts).
+      - Required when O(state=present). With O(state=absent) the values given are applied at runtime only.
+    type: dict
+    default: {}
+  state:
+    description:
+      - V(present) applies O(settings) and writes the enabled files.
+      - V(absent) removes every file named by O(sysctl_file), O(modprobe_file),
+        O(modules_load_file) and O(udev_rule_file), and applies O(settings) at runtime
+        only (for example the values recorded before a tune run).
+    type: str
+    choices: [present, absent]
+    default: present
+  runtime:
+    description: Write the values to the running kernel.
+    type: bool
+    default: true
+  persist_sysctl:
+    description: Write the sysctl.d drop-in O(sysctl_file).
+    type: bool
+    default: true
+  sysctl_file:
+    description:
+      - The sysctl.d drop-in. Its name should sort after other files setting the same keys;
+        the module warns when a file that sysctl applies later sets one of them.
+    type: path
+    default: /etc/sysctl.d/90-netfilter-conntrack.conf
+  persist_modprobe:
+    description:
+      - For a loadable nf_conntrack, write C(options nf_conntrack hashsize=N) to O(modprobe_file)
+        (then C(nf_conntrack_buckets) is left out of the sysctl drop-in, so boot does not resize
+        the table twice). Ignored when nf_conntrack is built in.
+    type: bool
+    default: true
+  modprobe_file:
+    description: The modprobe.d file for the hash size of a loadable nf_conntrack.
+    type: path
+    default: /etc/modprobe.d/netfilter-conntrack.conf
+  boot_fix:
+    description:
+      - The boot-ordering fix. sysctl.d is applied early at boot, often before nf_conntrack
+        loads, and then C(net.netfilter) keys are lost. The fix loads the module through
+        O(modules_load_file) and re-applies C(net.netfilter) sysctls from a udev rule
+        (O(udev_rule_file)) whenever the module appears.
+      - V(auto) writes it unless nf_conntrack is built in (then it is not needed).
+    type: str
+    choices: [auto, always, never]
+    default: auto
+  modules_load_file:
+    description: The modules-load.d file of the boot-ordering fix.
+    type: path
+    default: /etc/modules-load.d/netfilter-conntrack.conf
+  udev_rule_file:
+    description: The udev rule of the boot-ordering fix.
+    type: path
+    default: /etc/udev/rules.d/90-netfilter-conntrack.rules
+  kube_proxy:
+    description:
+      - What to do with the keys kube-proxy owns (C(nf_conntrack_max), C(nf_conntrack_buckets),
+        C(nf_conntrack_tcp_timeout_established), C(nf_conntrack_tcp_timeout_close_wait)) when a
+        kube-proxy process runs on the host.
+      - V(respect) leaves them alone, lists them under RV(skipped_keys) and warns.
+      - V(override) applies them anyway, with a warning that kube-proxy may set its own values again.
+    type: str
+    choices: [respect, override]
+    default: respect
+  strict:
+    description:
+      - Fail instead of skipping keys that cannot be applied here (outside the initial network
+        namespace, owned by kube-proxy, absent from this kernel, C(/proc/sys) read-only).
+    type: bool
+    default: false
+  backup:
+    description: Keep a timestamped copy of each file before it is changed or removed.
+    type: bool
+    default: false
+  root:
+    description:
+      - Prefix for every path the module reads and writes (C(/proc), C(/sys), C(/etc), ...).
+        Meant for tests against a recorded tree.
+    type: path
+    default: /
+notes:
+  - On a built-in nf_conntrack the hash size persists through C(net.netfilter.nf_conntrack_buckets)
+    in the drop-in; the kernel command line C(nf_conntrack.hashsize=N) is the other way.
+  - To undo a change, run the module again with the previous values and O(state=absent).
+seealso:
+  - module: netfilter.conntrack.recommend
+  - module: netfilter.conntrack.facts
+  - name: sysctl.d(5)
+    description: The boot-time sysctl files and the udev rule for module-dependent keys.
+    link: https://www.freedesktop.org/software/systemd/man/latest/sysctl.d.html
+'''
+
+EXAMPLES = r'''
+- name: Raise the table size and its hash buckets, now and across reboots
+  netfilter.conntrack.settings:
+    settings:
+      nf_conntrack_max: 1048576
+      nf_conntrack_buckets: 262144
+      nf_conntrack_tcp_timeout_time_wait: 30
+
+- name: Apply what the recommend module computed
+  netfilter.conntrack.settings:
+    settings: "{{ sizing.recommendation.settings }}"
+  register: applied
+
+- name: Runtime only, no files
+  netfilter.conntrack.settings:
+    settings:
+      nf_conntrack_udp_timeout: 15
+    persist_sysctl: false
+    boot_fix: never
+
+- name: On a Kubernetes node, manage kube-proxy's keys too
+  netfilter.conntrack.settings:
+    settings:
+      nf_conntrack_max: 2097152
+    kube_proxy: override
+
+- name: Roll back - restore recorded values and remove the drop-ins
+  netfilter.conntrack.settings:
+    settings: "{{ ansible_local.conntrack_previous.settings }}"
+    state: absent
+'''
+
+RETURN = r'''
+runtime:
+  description:
+    - Every key considered at runtime, with its value before and after (after is the
+      prediction in check mode; C(nf_conntrack_buckets) is the rounded value).
+  returned: success
+  type: dict
+  sample: {nf_conntrack_max: {before: 262144, after: 1048576}, nf_conntrack_buckets: {before: 65536, after: 100352}}
+desired:
+  description: The values the runtime should now read back (buckets rounded), keyed by kernel name; what a verify step compares against.
+  returned: success
+  type: dict
+  sample: {nf_conntrack_max: 1048576, nf_conntrack_buckets: 100352}
+skipped_keys:
+  description:
+    - Keys not applied, with the reason (namespace, kube-proxy, absent from this kernel, read-only /proc/sys).
+    - Not named C(skipped), because Ansible would then report the whole task as skipped.
+  returned: success
+  type: dict
+  sample: {nf_conntrack_max: "global key, read-only outside the initial network namespace (container or netns): set it on the host"}
+files:
+  description: Every file managed in this run, by path, with whether it changed, whether it now exists, and the backup made.
+  returned: success
+  type: dict
+  sample: {/etc/sysctl.d/90-netfilter-conntrack.conf: {changed: true, state: present, backup: null}}
+environment:
+  description: What the module found about this host.
+  returned: success
+  type: dict
+  sample: {available: true, initial_netns: true, proc_sys_read_only: false, module: builtin, kube_proxy_running: false}
+notes:
+  description: Things worth knowing that are not problems, such as the kernel command line alternative on a built-in nf_conntrack.
+  returned: success
+  type: list
+  elements: str
+rolled_back:
+  description:
+    - On a failed write, the keys and files whose earlier values were put back. Together with
+      a preflight that checks every target is writable first, a failure leaves the host as it was.
+  returned: failure
+  type: list
+  elements: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import (
+    ApplyError, ConntrackSettings, SettingsError,
+    DEFAULT_MODPROBE_FILE, DEFAULT_MODULES_LOAD_FILE, DEFAULT_SYSCTL_FILE, DEFAULT_UDEV_RULE_FILE,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            settings=dict(type="dict", default={}),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            runtime=dict(type="bool", default=True),
+            persist_sysctl=dict(type="bool", default=True),
+            sysctl_file=dict(type="path", default=DEFAULT_SYSCTL_FILE),
+            persist_modprobe=dict(type="bool", default=True),
+            modprobe_file=dict(type="path", default=DEFAULT_MODPROBE_FILE),
+            boot_fix=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+            modules_load_file=dict(type="path", default=DEFAULT_MODULES_LOAD_FILE),
+            udev_rule_file=dict(type="path", default=DEFAULT_UDEV_RULE_FILE),
+            kube_proxy=dict(type="str", default="respect", choices=["respect", "override"]),
+            strict=dict(type="bool", default=False),
+            backup=dict(type="bool", default=False),
+            root=dict(type="path", default="/"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    backend = ConntrackSettings(
+        p["settings"], root=p["root"], state=p["state"], runtime=p["runtime"],
+        persist_sysctl=p["persist_sysctl"], sysctl_file=p["sysctl_file"],
+        persist_modprobe=p["persist_modprobe"], modprobe_file=p["modprobe_file"],
+        boot_fix=p["boot_fix"], modules_load_file=p["modules_load_file"], udev_rule_file=p["udev_rule_file"],
+        kube_proxy=p["kube_proxy"], strict=p["strict"], backup=p["backup"], backup_func=module.backup_local,
+    )
+    try:
+        backend.validate()
+        backend.plan()
+        changed = backend.needs_change()
+        if changed:
+            backend.preflight()  # so check mode also predicts a read-only /etc
+            if not module.check_mode:
+                backend.apply()
+    except SettingsError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    except ApplyError as exc:
+        module.fail_json(msg=str(exc), changed=bool(exc.result.get("rollback_errors")), **exc.result)
+
+    for warning in backend.warnings:
+        module.warn(warning)
+    result = backend.result()
+    if module._diff:
+        result["diff"] = backend.diff()
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()
