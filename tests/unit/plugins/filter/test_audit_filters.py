@@ -1,0 +1,46 @@
+"""The audit filters: report, render and the JMESPath query on the jmespath library."""
+import json
+import os
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.netfilter.conntrack.plugins.filter import audit
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "audit", "fleet.json")
+
+
+@pytest.fixture
+def report():
+    with open(FIXTURE) as f:
+        return audit.audit_report(json.load(f), fail_on="warning", generated_at="2026-11-21T06:00:00+00:00")
+
+
+def test_filters_are_registered():
+    assert set(audit.FilterModule().filters()) == {"audit_report", "audit_render", "audit_query"}
+
+
+def test_query_hosts_above_80_percent_with_their_recommended_max(report):
+    got = audit.audit_query(report, "hosts[?metrics.usage_percent > `80`].{host: host, usage_percent: "
+                                    "metrics.usage_percent, recommended_max: metrics.recommended_max}")
+    assert got == [{"host": "lb-warn-2", "usage_percent": 80.11, "recommended_max": 524288},
+                   {"host": "k8s-crit-3", "usage_percent": 94.6, "recommended_max": 262144}]
+
+
+def test_query_unreachable_hosts(report):
+    assert audit.audit_query(report, "hosts[?status!='ok'].host") == ["db-down-4"]
+
+
+def test_bad_expression_is_a_clear_filter_error(report):
+    with pytest.raises(AnsibleFilterError, match="bad JMESPath expression"):
+        audit.audit_query(report, "hosts[?")
+
+
+def test_report_refuses_a_non_list():
+    with pytest.raises(AnsibleFilterError, match="expects a list"):
+        audit.audit_report({"host": "a"})
+
+
+def test_render_errors_are_filter_errors(report):
+    with pytest.raises(AnsibleFilterError, match="audit_render"):
+        audit.audit_render(report, "prometheus")
