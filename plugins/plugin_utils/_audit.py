@@ -203,7 +203,9 @@ def rule_table_full_log(facts, rec, metrics, t):
         return []
     where = ""
     if log.get("netns"):
-        where = " (netns %s)" % ", ".join(str(n) for n in log["netns"])
+        netns = [str(n) for n in log["netns"]]
+        more = (" and %d more" % (len(netns) - 3)) if len(netns) > 3 else ""
+        where = " (netns %s%s)" % (", ".join(netns[:3]), more)
     last = log.get("last_seen")
     if last is None and log.get("last_seen_seconds_since_boot") is not None:
         last = "%s s after boot" % log["last_seen_seconds_since_boot"]
@@ -341,13 +343,20 @@ def rule_availability(facts, rec, metrics, t):
     return []
 
 
+def rule_recommend_failed(facts, rec, metrics, t):
+    error = metrics.get("recommendation_error")
+    if not error:
+        return []
+    return [_finding("recommend_failed", "warning", "no recommendation: %s" % error, None, None)]
+
+
 def rule_fact_warnings(facts, rec, metrics, t):
     return [_finding("facts_warning", "info", str(w), None, None) for w in (facts.get("warnings") or [])]
 
 
 RULES = (
     rule_availability, rule_usage, rule_counters, rule_table_full_log, rule_chain_depth, rule_not_persisted,
-    rule_recommendation, rule_memory, rule_kube_proxy, rule_pileups, rule_fact_warnings,
+    rule_recommendation, rule_memory, rule_kube_proxy, rule_pileups, rule_recommend_failed, rule_fact_warnings,
 )
 
 # For the docs and the report: every rule name and what raises it.
@@ -356,8 +365,8 @@ RULE_NAMES = (
     "early_drop_total", "insert_failed_total", "chaintoolong_total", "table_full_logged", "chain_depth",
     "not_persisted", "verdict_undersized", "verdict_oversized", "verdict_chains_too_deep",
     "differs_from_recommended", "memory_over_budget", "recommended_memory_over_budget", "kube_proxy_conflict",
-    "time_wait_pileup", "established_pileup", "not_available", "not_active", "facts_warning", "unreachable",
-    "failed",
+    "time_wait_pileup", "established_pileup", "not_available", "not_active", "recommend_failed", "facts_warning",
+    "unreachable", "failed",
 )
 
 
@@ -446,6 +455,8 @@ def evaluate_host(entry, thresholds):
     else:
         metrics = host_metrics(facts, rec, thresholds)
         result["metrics"] = metrics
+        if entry.get("recommendation_error"):
+            metrics = dict(metrics, recommendation_error=entry["recommendation_error"])
         if rec:
             result["recommendation"] = {
                 "settings": rec.get("settings") or {},

@@ -93,6 +93,10 @@ def _ordered(report):
     return sorted(report["hosts"], key=key)
 
 
+def _plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
 def _fmt_pct(metrics):
     value = (metrics or {}).get("usage_percent")
     return "" if value is None else "%.1f%%" % value
@@ -132,8 +136,8 @@ def render_markdown(report):
     lines = [
         "# Conntrack audit",
         "",
-        "Generated %s, report version %s. %d hosts: %s." % (
-            report["generated_at"], report["version"], s["hosts"],
+        "Generated %s, report version %s. %s: %s." % (
+            report["generated_at"], report["version"], _plural(s["hosts"], "host"),
             ", ".join("%d %s" % (s["by_severity"][k], k) for k in reversed(SEVERITIES))),
         "",
     ]
@@ -246,6 +250,8 @@ def _usage_chart(hosts, t):
                 label_w + 4, y + 14, _e(h["status"] if h["status"] != "ok" else "no data")))
             continue
         w = max(1.0, min(ratio, 1.0) * bar_w)
+        out.append('<rect class="track" x="%d" y="%d" width="%d" height="%d" fill="#eeeeee"/>' % (
+            label_w, y + 3, bar_w, row_h - 6))
         out.append('<rect class="bar" data-host="%s" x="%d" y="%d" width="%.1f" height="%d" fill="%s">'
                    '<title>%s: %.1f%%</title></rect>' % (
                        _e(h["host"]), label_w, y + 3, w, row_h - 6, _COLORS.get(h["severity"], "#9e9e9e"),
@@ -260,6 +266,9 @@ def _usage_chart(hosts, t):
         out.append('<text x="%.1f" y="%d" font-size="11" fill="%s" text-anchor="middle">%d%%</text>' % (
             x, bottom + 14, color, round(ratio * 100)))
     out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#424242"/>' % (label_w, top - 4, label_w, bottom))
+    for ratio in (0.0, 1.0):
+        out.append('<text x="%.1f" y="%d" font-size="11" fill="#616161" text-anchor="middle">%d%%</text>' % (
+            label_w + ratio * bar_w, bottom + 14, ratio * 100))
     out.append('</svg>')
     return "\n".join(out)
 
@@ -325,11 +334,11 @@ def render_html(report):
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="generator" content="netfilter.conntrack.audit report v%s">' % _e(report["version"]),
-        '<title>Conntrack audit: %d hosts, worst %s</title>' % (s["hosts"], _e(s["worst_severity"])),
+        '<title>Conntrack audit: %s, worst %s</title>' % (_plural(s["hosts"], "host"), _e(s["worst_severity"])),
         '<style>%s</style></head><body>' % _CSS,
         '<h1>Conntrack audit</h1>',
-        '<p class="muted">Generated %s &middot; report version %s &middot; %d hosts &middot; %s</p>' % (
-            _e(report["generated_at"]), _e(report["version"]), s["hosts"],
+        '<p class="muted">Generated %s &middot; report version %s &middot; %s &middot; %s</p>' % (
+            _e(report["generated_at"]), _e(report["version"]), _plural(s["hosts"], "host"),
             " ".join('%s&nbsp;%d' % (_badge(k), s["by_severity"][k]) for k in reversed(SEVERITIES))),
     ]
     unaudited = [k for k in ("unreachable", "failed") if s["by_status"].get(k)]
