@@ -44,3 +44,12 @@ def test_report_refuses_a_non_list():
 def test_render_errors_are_filter_errors(report):
     with pytest.raises(AnsibleFilterError, match="audit_render"):
         audit.audit_render(report, "prometheus")
+
+
+def test_every_jmespath_example_in_the_docs_runs_on_the_fixture_fleet(report):
+    import re
+    with open(os.path.join(os.path.dirname(FIXTURE), "..", "..", "..", "..", "docs", "audit.md")) as f:
+        examples = re.findall(r"\| ``(.+?)`` \|", f.read())
+    assert len(examples) >= 5
+    for expression in examples:
+        assert audit.audit_query(report, expression), expression
