@@ -53,3 +53,26 @@ def test_every_jmespath_example_in_the_docs_runs_on_the_fixture_fleet(report):
     assert len(examples) >= 5
     for expression in examples:
         assert audit.audit_query(report, expression), expression
+
+
+def test_record_keeps_unreachable_and_failed_hosts_with_their_error():
+    unreachable = audit.audit_record({"inventory_hostname": "a", "audit__facts": {"unreachable": True,
+                                                                                  "msg": "ssh: timed out"}})
+    assert (unreachable["status"], unreachable["error"]) == ("unreachable", "ssh: timed out")
+    failed = audit.audit_record({"inventory_hostname": "b", "audit__facts": {"failed": True, "msg": "boom"}})
+    assert (failed["status"], failed["error"]) == ("failed", "facts: boom")
+    gone = audit.audit_record({"inventory_hostname": "c"}, active=["a", "b"])
+    assert gone["status"] == "failed" and "left the play" in gone["error"]
+
+
+def test_record_takes_gathered_or_cached_facts_and_the_recommendation():
+    facts = {"available": True, "usage": {"count": 1}}
+    got = audit.audit_record({"inventory_hostname": "a", "audit__facts": {"ansible_facts": {"conntrack": facts}},
+                              "audit__recommendation": {"recommendation": {"settings": {}}}})
+    assert (got["status"], got["facts"], got["recommendation"]) == ("ok", facts, {"settings": {}})
+    cached = audit.audit_record({"inventory_hostname": "a", "audit__facts": {"skipped": True},
+                                 "ansible_facts": {"conntrack": facts},
+                                 "audit__recommendation": {"failed": True, "msg": "bad budget"}}, gathered=False)
+    assert cached["facts"] == facts and cached["recommendation_error"] == "bad budget"
+    missing = audit.audit_record({"inventory_hostname": "a", "ansible_facts": {}}, gathered=False)
+    assert missing["status"] == "failed" and "fact cache" in missing["error"]
