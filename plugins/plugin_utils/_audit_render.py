@@ -309,8 +309,9 @@ def _memory_chart(hosts):
                 continue
             w = max(1.0, value / float(scale) * bar_w)
             out.append('<rect class="bar mem-%s" data-host="%s" x="%d" y="%d" width="%.1f" height="11" fill="%s">'
-                       '<title>%s %s: %s</title></rect>' % (what, _e(h["host"]), label_w, y + 3 + j * 12, w, color,
-                                                           _e(h["host"]), what, _e(human_bytes(value))))
+                       '<title>%s %s: %s</title></rect>' % (
+                           what, _e(h["host"]), label_w, y + 3 + j * 12, w, color,
+                           _e(h["host"]), what, _e(human_bytes(value))))
             out.append('<text x="%.1f" y="%d" font-size="10">%s</text>' % (
                 label_w + w + 4, y + 12 + j * 12, _e(human_bytes(value))))
         if budget:

@@ -106,7 +106,7 @@ def test_html_is_self_contained_with_every_host_and_both_charts(report):
     page.feed(_audit_render.render_html(report))
     assert page.external == []
     assert sorted(page.rows) == sorted(HOSTS)
-    ids = [a.get("id") for _, a in page.tags]
+    ids = [t[1].get("id") for t in page.tags]
     assert "usage-chart" in ids and "memory-chart" in ids
     sections = [a["data-host"] for t, a in page.tags if t == "section"]
     assert sorted(sections) == sorted(HOSTS)
