@@ -200,6 +200,7 @@ th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}td.n{text-align
 .charts{display:flex;flex-wrap:wrap;gap:2rem}.charts figure{margin:0}
 .host{margin-top:1.5rem}.finding-critical{color:#c62828}.finding-warning{color:#ef6c00}.finding-info{color:#1565c0}
 tr.change td{background:#fff8e1}
+#fleet td:first-child,#fleet td:nth-child(2),#fleet td:nth-child(3){white-space:nowrap}
 """
 
 _JS = """
