@@ -241,6 +241,40 @@ def rule_not_persisted(facts, rec, metrics, t):
             msg = "%s is %s at runtime but %s in %s: the runtime value is lost at reboot" % (
                 key, entry.get("runtime"), persisted, entry.get("file") or "the persisted configuration")
         findings.append(_finding("not_persisted", "warning", msg, entry.get("runtime"), persisted, key=key))
+    findings.extend(_runtime_only(facts, drift))
+    return findings
+
+
+def _runtime_only(facts, drift):
+    """Global sizes set at runtime with nothing persisted: the boot default comes back at reboot.
+
+    Only where the boot default is known (the initial namespace of a 6.x kernel, whose default
+    max equals its buckets) and kube-proxy is not the one that sets them at every start."""
+    env = _get(facts, "environment") or {}
+    memory = _get(facts, "memory") or {}
+    release = str(facts.get("kernel_release") or "")
+    try:
+        major = int(release.split(".")[0])
+    except ValueError:
+        return []
+    mem_total = _num(memory.get("mem_total_bytes"))
+    if major < 6 or facts.get("initial_netns") is not True or env.get("kube_proxy_running") or not mem_total:
+        return []
+    persistent = env.get("persistent") or {}
+    sysctl = persistent.get("sysctl") or {}
+    modprobe = persistent.get("modprobe") or {}
+    default = sizing.kernel_default_max(int(mem_total), int(_num(memory.get("page_size_bytes")) or sizing.PAGE_SIZE))
+    settings = facts.get("settings") or {}
+    findings = []
+    for key in ("nf_conntrack_max", "nf_conntrack_buckets"):
+        runtime = _num(settings.get(key))
+        if runtime is None or key in drift or key in sysctl or (key == "nf_conntrack_buckets" and "hashsize" in modprobe):
+            continue
+        if runtime != default:
+            findings.append(_finding(
+                "not_persisted", "warning", "%s is %d at runtime and set in no sysctl file: the boot default %d "
+                "for %s of RAM comes back at reboot" % (key, runtime, default, _human_bytes(mem_total)),
+                runtime, default, key=key))
     return findings
 
 

@@ -157,3 +157,17 @@ def test_gate_names_the_hosts_at_or_above_the_severity(fail_on, failed):
 def test_bad_gate_value_is_refused():
     with pytest.raises(ValueError, match="fail_on must be"):
         _audit.build_report([], fail_on="sometimes")
+
+
+def test_a_global_size_set_at_runtime_only_is_lost_at_reboot(ok_host):
+    facts = ok_host["facts"]
+    facts["environment"]["persistent"]["sysctl"] = {}
+    got = _audit.build_report([ok_host], generated_at="x")["hosts"][0]["findings"]
+    keys = sorted(f["key"] for f in got if f["rule"] == "not_persisted")
+    # 8 GiB of RAM: the 6.x boot default is 262144 for both; buckets 65536 would not survive a reboot
+    assert keys == ["nf_conntrack_buckets"]
+    facts["environment"]["kube_proxy_running"] = True
+    assert not [f for f in findings(ok_host) if f == "not_persisted"]
+    facts["environment"]["kube_proxy_running"] = False
+    facts["initial_netns"] = False
+    assert "not_persisted" not in findings(ok_host)
