@@ -102,6 +102,12 @@ def _fmt_pct(metrics):
     return "" if value is None else "%.1f%%" % value
 
 
+def _fmt_depth(depth):
+    if depth is None:
+        return ""
+    return "%.1f" % depth if depth >= 10 else "%.2f" % depth
+
+
 def _fmt_int(value):
     return "" if value is None else "{:,}".format(int(value))
 
@@ -159,7 +165,7 @@ def render_markdown(report):
         lines.append("| %s |" % " | ".join(_md(v) for v in (
             h["host"], h["status"], h["severity"], _fmt_pct(m), _fmt_int(m.get("count")), _fmt_int(m.get("max")),
             _fmt_int(m.get("recommended_max")), _fmt_int(m.get("buckets")),
-            "" if depth is None else "%.1f" % depth, _fmt_bytes(m.get("memory_at_max_bytes")),
+            _fmt_depth(depth), _fmt_bytes(m.get("memory_at_max_bytes")),
             _fmt_bytes(m.get("recommended_memory_bytes")),
             ", ".join("%d %s" % (h["counts"][k], k) for k in ("critical", "warning", "info") if h["counts"][k]))))
     lines.append("")
@@ -277,12 +283,17 @@ def _usage_chart(hosts, t):
 def _memory_chart(hosts):
     hosts = hosts[:CHART_HOSTS_LIMIT]
     label_w, bar_w, row_h, top = 190, 420, 30, 44
-    values = []
+    values, budgets = [], []
     for h in hosts:
         m = h.get("metrics") or {}
-        values += [v for v in (m.get("memory_at_max_bytes"), m.get("recommended_memory_bytes"),
-                               m.get("memory_budget_bytes")) if v]
+        values += [v for v in (m.get("memory_at_max_bytes"), m.get("recommended_memory_bytes")) if v]
+        budgets += [m["memory_budget_bytes"]] if m.get("memory_budget_bytes") else []
+    # The budget (10% of RAM) often dwarfs the table: keep the bars readable and mark a
+    # budget that falls off the scale with a label instead of a line.
     scale = max(values) if values else 1
+    if budgets and max(budgets) <= 2 * scale:
+        scale = max(budgets)
+    scale = float(scale or 1)
     height = top + row_h * max(len(hosts), 1) + 10
     width = label_w + bar_w + 110
     out = ['<svg id="memory-chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
@@ -308,17 +319,20 @@ def _memory_chart(hosts):
         for j, (value, color, what) in enumerate(((cur, "#5c6bc0", "current"), (rec, "#26a69a", "recommended"))):
             if not value:
                 continue
-            w = max(1.0, value / float(scale) * bar_w)
+            w = max(1.0, value / scale * bar_w)
             out.append('<rect class="bar mem-%s" data-host="%s" x="%d" y="%d" width="%.1f" height="11" fill="%s">'
                        '<title>%s %s: %s</title></rect>' % (
                            what, _e(h["host"]), label_w, y + 3 + j * 12, w, color,
                            _e(h["host"]), what, _e(human_bytes(value))))
             out.append('<text x="%.1f" y="%d" font-size="10">%s</text>' % (
                 label_w + w + 4, y + 12 + j * 12, _e(human_bytes(value))))
-        if budget:
-            x = label_w + budget / float(scale) * bar_w
+        if budget and budget <= scale:
+            x = label_w + budget / scale * bar_w
             out.append('<line class="budget" x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c62828" stroke-width="2">'
                        '<title>budget %s</title></line>' % (x, y + 1, x, y + 27, _e(human_bytes(budget))))
+        elif budget:
+            out.append('<text class="budget" x="%d" y="%d" font-size="10" fill="#c62828" text-anchor="end">'
+                       'budget %s &#8594;</text>' % (label_w + bar_w + 100, y + 17, _e(human_bytes(budget))))
     out.append('</svg>')
     return "\n".join(out)
 
@@ -372,7 +386,7 @@ def render_html(report):
             (_e(_fmt_int(m.get("max"))), m.get("max") if m.get("max") is not None else -1, "n"),
             (_e(_fmt_int(m.get("recommended_max"))), m.get("recommended_max") or -1, "n"),
             (_e(_fmt_int(m.get("buckets"))), m.get("buckets") if m.get("buckets") is not None else -1, "n"),
-            ("" if depth is None else "%.1f" % depth, depth if depth is not None else -1, "n"),
+            (_fmt_depth(depth), depth if depth is not None else -1, "n"),
             (_e(_fmt_bytes(m.get("memory_at_max_bytes"))), m.get("memory_at_max_bytes") or -1, "n"),
             (_e(_fmt_bytes(m.get("recommended_memory_bytes"))), m.get("recommended_memory_bytes") or -1, "n"),
             (_e(", ".join("%d %s" % (h["counts"][k], k) for k in ("critical", "warning", "info") if h["counts"][k])),
