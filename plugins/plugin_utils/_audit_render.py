@@ -282,7 +282,7 @@ def _usage_chart(hosts, t):
 
 def _memory_chart(hosts):
     hosts = hosts[:CHART_HOSTS_LIMIT]
-    label_w, bar_w, row_h, top = 190, 420, 30, 44
+    label_w, bar_w, row_h, top = 190, 380, 30, 44
     values, budgets = [], []
     for h in hosts:
         m = h.get("metrics") or {}
@@ -295,7 +295,7 @@ def _memory_chart(hosts):
         scale = max(budgets)
     scale = float(scale or 1)
     height = top + row_h * max(len(hosts), 1) + 10
-    width = label_w + bar_w + 110
+    width = label_w + bar_w + 200
     out = ['<svg id="memory-chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
            'role="img" aria-label="Conntrack memory per host">' % (width, height, width, height),
            '<title>Memory of a full table at the current and the recommended size, per host</title>',
@@ -332,7 +332,7 @@ def _memory_chart(hosts):
                        '<title>budget %s</title></line>' % (x, y + 1, x, y + 27, _e(human_bytes(budget))))
         elif budget:
             out.append('<text class="budget" x="%d" y="%d" font-size="10" fill="#c62828" text-anchor="end">'
-                       'budget %s &#8594;</text>' % (label_w + bar_w + 100, y + 17, _e(human_bytes(budget))))
+                       'budget %s &#8594;</text>' % (width - 4, y + 17, _e(human_bytes(budget))))
     out.append('</svg>')
     return "\n".join(out)
 
