@@ -124,11 +124,11 @@ def fleet(podman_env, global_sysctls):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def audit(fleet, out, check=False, **extra):
+def audit(fleet, out, check=False, args=(), **extra):
     extra_vars = dict({"audit_dir": out, "audit_table": True, "audit_sample_seconds": 1, "audit_query": QUERY},
                       **extra)
     return run_playbook("netfilter.conntrack.audit", extra_vars=extra_vars, inventory=fleet["inventory"],
-                        env=fleet["env"], check=check)
+                        env=fleet["env"], check=check, args=args)
 
 
 def container_state(name):
@@ -204,6 +204,21 @@ def test_audit_reports_every_host_with_its_real_severity_and_changes_nothing(fle
     with open(os.path.join(gate_out, "report.json")) as f:
         gate = json.load(f)["gate"]
     assert gate["failed"] and names["crit"] in gate["hosts"] and names["warn"] not in gate["hosts"]
+
+    # The opt-in textfile deploy, the one write on hosts: nothing in check mode, each host's own file otherwise.
+    deploy = {"audit_textfile_deploy": True, "audit_textfile_dir": "/tmp", "audit_sample_seconds": 0,
+              "audit_table": False}
+    proc = audit(fleet, os.path.join(fleet["scratch"], "deploy-check"), check=True, args=["--limit", "containers"],
+                 **deploy)[0]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in names.values():
+        assert podman("exec", name, "test", "-e", "/tmp/netfilter_conntrack.prom", check=False).returncode != 0
+    proc = audit(fleet, os.path.join(fleet["scratch"], "deploy"), args=["--limit", "containers"], **deploy)[0]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for kind, name in names.items():
+        text = podman("exec", name, "cat", "/tmp/netfilter_conntrack.prom").stdout
+        assert run(["promtool", "check", "metrics"], input=text, check=False).returncode == 0
+        assert "netfilter_conntrack_entries %d" % (fleet["nets"][kind].count()) in text
 
 
 @pytest.fixture
