@@ -254,7 +254,7 @@ def _runtime_only(facts, drift):
     memory = _get(facts, "memory") or {}
     release = str(facts.get("kernel_release") or "")
     try:
-        major = int(release.split(".")[0])
+        major = int(release.split(".", 1)[0])
     except ValueError:
         return []
     mem_total = _num(memory.get("mem_total_bytes"))
