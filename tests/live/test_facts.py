@@ -14,7 +14,7 @@ import time
 import pytest
 
 from support import traffic
-from support.ansible import run_module
+from support.ansible import run_module, run_playbook
 from support.kernel import Netns, read_int, write_value
 
 # conntrack -S names → the facts' stats.totals names (conntrack-tools' names are aliases there).
@@ -70,6 +70,19 @@ def test_facts_equal_conntrack_tools_for_a_namespace_with_known_connections(netn
     assert facts["stats"]["source"] == "proc"
     for key in ORACLE_STATS:
         assert facts["stats"]["totals"][key] == stats[key], key
+
+
+def test_udp_unreplied_entries_equal_conntrack_tools(kernel_lock):
+    with Netns(ruleset=traffic.UDP_FILL_RULESET) as ns:
+        sent = traffic.udp_fill(ns, 300, udp_timeout=120)
+        facts = facts_in(ns, table=True)
+        listed = [line for line in ns.conntrack("-L", "-p", "udp").stdout.splitlines() if line.startswith("udp")]
+        count = ns.count()
+    assert sent == 300
+    assert facts["usage"]["count"] == count == len(listed)
+    assert facts["table"]["by_protocol"] == {"udp": count}
+    assert facts["table"]["unreplied"] == sum("[UNREPLIED]" in line for line in listed) == count
+    assert facts["table"]["assured"] == 0
 
 
 def test_table_walk_through_conntrack_tool_agrees_with_proc(netns):
@@ -151,6 +164,17 @@ def test_on_the_host_the_namespace_is_initial_and_settable(kernel_lock):
     assert facts["host_settable"] is True
     assert facts["memory"]["source"] == "sysfs" and facts["memory"]["slab_size_bytes"] > 0
     assert facts["usage"]["max"] == read_int("nf_conntrack_max")
+
+
+def test_facts_playbook_prints_the_summary(netns):
+    """README's main job: the FQCN playbook shows the facts readably, with and without the walk."""
+    with traffic.tcp_connections(netns, 3):
+        proc, recap = run_playbook("netfilter.conntrack.facts", netns=netns,
+                                   extra_vars={"conntrack_table": True, "conntrack_sample_seconds": 0.5})
+    assert recap["localhost"]["failed"] == 0, proc.stdout + proc.stderr
+    for text in ("usage: 3 / ", "non-initial netns", "stats (proc): drop=", "memory: ",
+                 "table walk: 3 entries", "'ESTABLISHED': 3", "rates over "):
+        assert text in proc.stdout, text
 
 
 def test_check_mode_reads_the_same_facts(netns):

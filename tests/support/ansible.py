@@ -33,7 +33,7 @@ def run_module(module, args=None, netns=None, check=False, diff=False, env=None)
     with tempfile.TemporaryDirectory() as tree:
         cmd = [_bin("ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", module, "-t", tree]
         if args:
-            # ansible 2.19 takes "-a '{}'" as raw params, which modules refuse.
+            # An empty JSON object would reach the module as a raw parameter.
             cmd += ["-a", json.dumps(args)]
         if check:
             cmd.append("--check")

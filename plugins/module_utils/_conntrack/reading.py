@@ -133,10 +133,12 @@ class Reader(object):
 
     def command(self, argv):
         """Run a command if its binary exists; (rc, out, err) or None when absent."""
-        if self.which(argv[0]) is None:
+        binary = self.which(argv[0])
+        if binary is None:
             return None
         try:
-            return self.run_command(list(argv))
+            # The resolved path: a module's PATH often lacks /usr/sbin, where nft and conntrack live.
+            return self.run_command([binary] + list(argv[1:]))
         except Exception as exc:  # a runner must never take the facts down
             return 1, "", str(exc)
 

@@ -13,9 +13,9 @@ format::
     ipv4     2 udp      17 29 src=10.0.0.1 dst=... [UNREPLIED] src=... mark=0 use=1
     ipv4     2 tcp      6 ESTABLISHED src=...        (offloaded: no timeout)
 
-The walk reads big byte chunks and splits each line once at the first
-``" src="``: the part before it (family, protocol, timeout, state) repeats a lot
-and is counted as a whole, then parsed once per distinct value at the end; the
+The walk reads big byte chunks and splits each chunk at ``" src="``: the part of
+a line before its first one (family, protocol, timeout, state) repeats a lot and
+is counted as a whole, then parsed once per distinct value at the end; the
 original source address is the word after it. Flags are counted per chunk with
 ``bytes.count``. That keeps the per-line Python work to a few C calls.
 """
@@ -73,24 +73,34 @@ class TableSummary(object):
 
     def feed(self, block):
         """Count one block of complete lines (it must end at a line boundary)."""
-        lines = block.split(b"\n")
-        if lines and not lines[-1]:
-            lines.pop()
-        if self.limit is not None and self.entries + len(lines) > self.limit:
-            lines = lines[:max(self.limit - self.entries, 0)]
+        lines = block.count(b"\n")
+        if self.limit is not None and self.entries + lines > self.limit:
+            keep = max(self.limit - self.entries, 0)
+            cut = 0
+            for dummy in range(keep):
+                cut = block.index(b"\n", cut) + 1
+            block, lines = block[:cut], keep
             self.truncated = True
-            block = b"\n".join(lines)
-        self.entries += len(lines)
+        self.entries += lines
         self.assured += block.count(_ASSURED)
         self.unreplied += block.count(_UNREPLIED)
-        parts = [line.partition(_SRC) for line in lines]
-        self._heads.update([p[0] for p in parts if p[1]])
-        sources = self._sources
-        sources.update([p[2][:p[2].find(b" ")] for p in parts if p[1]])
-        if len(sources) > SOURCE_CAP:
-            keep = sources.most_common(SOURCE_CAP // 2)
-            sources.clear()
-            sources.update(dict(keep))
+        # Fast path: every entry has exactly two " src=" (original and reply tuple), so one
+        # split of the whole block alternates head-of-line and source-address segments.
+        segments = (b"\n" + block).split(_SRC)
+        if len(segments) == 2 * lines + 1:
+            heads = [seg[seg.rfind(b"\n") + 1:] for seg in segments[0:-1:2]]
+            sources = [seg[:seg.find(b" ")] for seg in segments[1::2]]
+        else:
+            parts = [line.partition(_SRC) for line in block.split(b"\n")[:lines]]
+            heads = [p[0] for p in parts if p[1]]
+            sources = [p[2][:p[2].find(b" ")] for p in parts if p[1]]
+        self._heads.update(heads)
+        counter = self._sources
+        counter.update(sources)
+        if len(counter) > SOURCE_CAP:
+            keep_top = counter.most_common(SOURCE_CAP // 2)
+            counter.clear()
+            counter.update(dict(keep_top))
             self.approximate = True
 
     def result(self, source):

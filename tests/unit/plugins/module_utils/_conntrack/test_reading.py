@@ -28,7 +28,8 @@ def fake_runner(outputs):
     calls = []
 
     def run(argv):
-        calls.append(list(argv))
+        argv = [os.path.basename(argv[0])] + list(argv[1:])  # reading passes the resolved path
+        calls.append(argv)
         return outputs.get(argv[0], (127, "", "not found"))
     run.calls = calls
     return run
@@ -486,7 +487,8 @@ def test_an_empty_nat_chain_is_not_a_nat_rule():
     chains = "table ip nat {\n\tchain POSTROUTING {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n}\n"
 
     def run(argv):
-        run.calls.append(argv)
+        assert argv[0] == "/usr/sbin/nft"
+        run.calls.append([os.path.basename(argv[0])] + list(argv[1:]))
         return 0, chains, ""
     run.calls = []
     facts, _w = gather(tree("linux-6.18"), run_command=run, which=which_for({"nft": 1}))

@@ -113,3 +113,15 @@ def test_conntrack_fallback_stops_the_tool_at_the_cap():
     argv = [sys.executable, "-c", "import sys\nwhile True: sys.stdout.write(open(sys.argv[1]).read())", CONNTRACK_L]
     t = table.walk_conntrack(argv, limit=100)
     assert t["entries_read"] == 100 and t["truncated"] is True
+
+
+def test_a_line_without_a_reply_tuple_falls_back_to_per_line_parsing():
+    with open(LINUX_419, "rb") as f:
+        data = f.read()
+    odd = b"ipv4     2 tcp      6 60 SYN_SENT src=10.9.9.9 dst=10.1.0.1 sport=1 dport=2 mark=0 use=1\n"
+    aligned = table.summarize_stream(io.BytesIO(data).read).result("proc")
+    mixed = table.summarize_stream(io.BytesIO(odd + data).read).result("proc")
+    assert mixed["entries_read"] == aligned["entries_read"] + 1
+    assert mixed["tcp_states"]["SYN_SENT"] == aligned["tcp_states"]["SYN_SENT"] + 1
+    assert mixed["by_family"]["ipv6"] == aligned["by_family"]["ipv6"]
+    assert {"address": "10.9.9.9", "count": 1} in mixed["top_sources"]
