@@ -745,6 +745,9 @@ def recommend(facts=None, **inputs):
                             " (not the initial namespace): apply them on the host")
         if current_max == 0:
             warnings.append("nf_conntrack_max is 0: the table is unlimited and only RAM bounds it")
+        if count and new_max < count:
+            warnings.append("the recommended max %d is below the current count %d: new flows would be dropped"
+                            " until the count falls under it" % (new_max, count))
 
     summary = _summary(planning, verdict, settings, memory, rate_parts, needed, driver)
     return {

@@ -269,6 +269,13 @@ def test_oversized_when_a_full_table_would_blow_the_budget():
     assert rec["settings"]["nf_conntrack_max"] == 262144
 
 
+def test_a_capped_max_below_the_current_count_is_a_warning():
+    facts = full_host(count=200000, max_entries=262144)
+    rec = recommend(facts, memory_budget="16MiB")
+    assert rec["settings"]["nf_conntrack_max"] < 200000
+    assert any("below the current count 200000" in w for w in rec["warnings"])
+
+
 def test_planning_is_not_judged():
     rec = recommend(None, peak_entries=10)
     assert rec["planning"] is True

@@ -57,6 +57,23 @@ def test_buckets_are_always_a_multiple_of_512(load, machine):
         <= machine["target_chain_depth"]
 
 
+@SETTINGS
+@given(st.integers(min_value=0, max_value=5000000), st.integers(min_value=0, max_value=5000000),
+       st.sampled_from([16, 65536, 262144, 4194304]), st.booleans())
+def test_a_fuller_host_never_gets_a_smaller_max(count, more, current_max, dropped):
+    def host(n):
+        facts = {"schema_version": 1, "available": True, "settings": {"nf_conntrack_tcp_timeout_time_wait": 120},
+                 "usage": {"count": n, "max": current_max, "buckets": 262144, "expect_max": 4096},
+                 "stats": {"totals": {"drop": 5 if dropped else 0}},
+                 "memory": {"slab_size_bytes": 256, "mem_total_bytes": 16 * GIB, "page_size_bytes": 4096},
+                 "table": {"walked": True, "truncated": False, "tcp_states": {"TIME_WAIT": n // 2}}}
+        return recommend(facts)
+    small, big = host(count), host(count + more)
+    assert big["settings"]["nf_conntrack_max"] >= small["settings"]["nf_conntrack_max"]
+    if dropped and not big["memory"]["capped"]:
+        assert big["settings"]["nf_conntrack_max"] > current_max
+
+
 @given(st.integers(min_value=1, max_value=sizing.BUCKETS_MAX))
 def test_rounding_is_idempotent_and_never_rounds_down(buckets):
     once = sizing.round_buckets(buckets)
