@@ -14,7 +14,8 @@ GLOBAL_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_
 # kube-proxy writes these itself (its conntrack options).
 KUBE_PROXY_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets",
                    "nf_conntrack_tcp_timeout_established", "nf_conntrack_tcp_timeout_close_wait")
-HEALTH_RATES = ("drop", "insert_failed")
+# Signs of a full table: packets dropped, entries evicted early, clashes lost.
+HEALTH_RATES = ("drop", "early_drop", "insert_failed")
 
 
 def _int(value, what):
@@ -75,6 +76,20 @@ def _table_full(facts):
     return int(((facts or {}).get("kernel_log") or {}).get("table_full_count") or 0)
 
 
+def _new_table_full(start, end):
+    """Table-full messages logged between two reads of the facts.
+
+    The count alone can stand still while messages arrive: a ring buffer full of them
+    drops one old line per new one. The time of the last message moving on tells.
+    """
+    new = max(0, _table_full(end) - _table_full(start))
+    seen_start = ((start or {}).get("kernel_log") or {}).get("last_seen_seconds_since_boot")
+    seen_end = ((end or {}).get("kernel_log") or {}).get("last_seen_seconds_since_boot")
+    if seen_end is not None and (seen_start is None or float(seen_end) > float(seen_start)):
+        new = max(new, 1)
+    return new
+
+
 def health_regressions(after, before, after_start=None, before_start=None,
                        tolerance_per_second=0.0, table_full_tolerance=0):
     """Reasons why a host looks worse after tuning than before; empty when healthy.
@@ -84,19 +99,18 @@ def health_regressions(after, before, after_start=None, before_start=None,
     """
     reasons = []
     rates_before, rates_after = _rates(before), _rates(after)
-    if not rates_after:
-        return reasons  # no stats source on this host: nothing to judge by
     tolerance = float(tolerance_per_second)
-    for name in HEALTH_RATES:
+    # No rates without a stats source on this host: nothing to judge them by.
+    for name in HEALTH_RATES if rates_after else ():
         was = float(rates_before.get(name) or 0.0)
         now = float(rates_after.get(name) or 0.0)
         if now > was + tolerance:
             reasons.append("%s rate rose from %.2f/s to %.2f/s (tolerance %.2f/s)" % (name, was, now, tolerance))
     if after_start is not None:
-        new_after = _table_full(after) - _table_full(after_start)
+        new_after = _new_table_full(after_start, after)
         new_before = 0
         if before_start is not None and before is not None:
-            new_before = max(0, _table_full(before) - _table_full(before_start))
+            new_before = _new_table_full(before_start, before)
         if new_after > new_before + int(table_full_tolerance):
             reasons.append("%d 'table full' kernel messages in the window after tuning, %d before"
                            % (new_after, new_before))

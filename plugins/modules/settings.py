@@ -209,7 +209,8 @@ environment:
   description: What the module found about this host.
   returned: success
   type: dict
-  sample: {available: true, initial_netns: true, proc_sys_read_only: false, module: builtin, kube_proxy_running: false}
+  sample: {available: true, initial_netns: true, proc_sys_read_only: false, module: builtin, kube_proxy_running: false,
+           kernel_release: 6.18.44}
 notes:
   description: Things worth knowing that are not problems, such as the kernel command line alternative on a built-in nf_conntrack.
   returned: success

@@ -298,6 +298,7 @@ class ConntrackSettings(object):
             "proc_sys_read_only": available and _read_only_mount(self._host(NETFILTER_DIR)),
             "module": reading.read_module_type(r, release),
             "kube_proxy_running": reading.kube_proxy_running(r),
+            "kernel_release": release,
         }
         return self.environment
 
@@ -363,7 +364,7 @@ class ConntrackSettings(object):
             if key == "nf_conntrack_buckets" and before is None:
                 before = _read_int(self._host(HASHSIZE_PARAM))
             if before is None:
-                self.skipped[key] = "not present in this kernel (%s)" % os.uname()[2]
+                self.skipped[key] = "not present in this kernel (%s)" % (env["kernel_release"] or "unknown release")
                 self._missing.add(key)
                 self.warnings.append("%s does not exist in this kernel: skipped" % key)
                 continue

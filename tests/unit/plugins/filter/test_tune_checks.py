@@ -12,9 +12,10 @@ def facts(settings, initial=True, kube_proxy=False, page=4096):
             "memory": {"page_size_bytes": page, "bucket_size_bytes": 8}}
 
 
-def sampled(drop=0.0, insert_failed=0.0, table_full=0):
-    return {"stats": {"sample": {"seconds": 1, "rates_per_second": {"drop": drop, "insert_failed": insert_failed}}},
-            "kernel_log": {"table_full_count": table_full}}
+def sampled(drop=0.0, insert_failed=0.0, early_drop=0.0, table_full=0, last_seen=None):
+    rates = {"drop": drop, "insert_failed": insert_failed, "early_drop": early_drop}
+    return {"stats": {"sample": {"seconds": 1, "rates_per_second": rates}},
+            "kernel_log": {"table_full_count": table_full, "last_seen_seconds_since_boot": last_seen}}
 
 
 def test_matching_runtime_has_no_mismatch():
@@ -77,7 +78,7 @@ def test_fewer_drops_after_tuning_pass_the_gate():
     assert health_regressions(sampled(drop=0.0), sampled(drop=50.0)) == []
 
 
-@pytest.mark.parametrize("name", ["drop", "insert_failed"])
+@pytest.mark.parametrize("name", ["drop", "early_drop", "insert_failed"])
 def test_a_rising_rate_fails_the_gate(name):
     reasons = health_regressions(sampled(**{name: 3.0}), sampled())
     assert len(reasons) == 1 and reasons[0].startswith(name)
@@ -98,6 +99,14 @@ def test_table_full_messages_that_slowed_down_pass_the_gate():
     before_start, before = sampled(table_full=0), sampled(table_full=40)
     after_start, after = sampled(table_full=41), sampled(table_full=43)
     assert health_regressions(after, before, after_start, before_start) == []
+
+
+def test_table_full_messages_in_a_full_ring_buffer_are_seen_by_their_time():
+    # The count stands still: each new line pushed an old one out of the buffer.
+    before_start, before = sampled(table_full=260, last_seen=100.0), sampled(table_full=260, last_seen=100.0)
+    after_start, after = sampled(table_full=260, last_seen=100.0), sampled(table_full=260, last_seen=131.5)
+    assert health_regressions(after, before, after_start, before_start) == [
+        "1 'table full' kernel messages in the window after tuning, 0 before"]
 
 
 def test_a_host_without_stats_is_not_judged():

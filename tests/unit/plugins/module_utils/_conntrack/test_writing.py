@@ -423,3 +423,9 @@ def test_buckets_bigger_than_half_the_ram_are_refused_before_any_change(tmp_path
         apply(root, {"nf_conntrack_buckets": 100000000})
     assert snapshot(root) == before
     assert apply(root, {"nf_conntrack_buckets": 1000000})[0]  # 8 MiB is fine
+
+
+def test_skip_reason_names_the_trees_kernel_release(tmp_path):
+    root = make_host(tmp_path)
+    b = apply(root, {"nf_conntrack_dccp_loose": 1, "nf_conntrack_udp_timeout": 15})[1]
+    assert b.result()["skipped_keys"]["nf_conntrack_dccp_loose"] == "not present in this kernel (6.18.0-test)"
