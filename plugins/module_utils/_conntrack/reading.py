@@ -821,8 +821,8 @@ def gather(root="/", table=False, table_limit=None, top_sources=10, sample_secon
         if kernel_log:
             facts["kernel_log"] = _guarded(r, "the kernel log", read_kernel_log, r)
         if environment:
-            facts["environment"] = _guarded(r, "the environment", read_environment, r, {}, facts["module"], page_size,
-                                              record_file=record_file)
+            facts["environment"] = _guarded(r, "the environment", read_environment, r, {}, facts["module"],
+                                            page_size, record_file=record_file)
         facts["warnings"] = list(r.warnings)
         return facts, facts["warnings"]
 
