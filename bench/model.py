@@ -51,8 +51,11 @@ def predicted_steady_entries(ns, rate_per_second, duration_seconds, time_wait_se
     """The rate model's entries (Little's law) for short TCP connections, headroom 1."""
     if not available():
         return {"model_source": "unavailable", "entries": None}
-    rec = ask(ns, {"tcp_new_per_second": rate_per_second, "tcp_duration_seconds": duration_seconds,
-                   "timeouts": {"nf_conntrack_tcp_timeout_time_wait": time_wait_seconds}, "headroom": 1.0})
+    # The namespace already runs with time_wait_seconds; the model reads it from the facts.
+    rec = ask(ns, {"_rate_model": {"tcp_new_per_second": rate_per_second, "tcp_duration_seconds": duration_seconds}})
+    lifetime = rec["entries"]["rate_model"]["tcp"]["lifetime_seconds"]
+    if abs(lifetime - duration_seconds - time_wait_seconds) > 1e-6:
+        raise RuntimeError("the namespace's time_wait is not %s s (model lifetime %s s)" % (time_wait_seconds, lifetime))
     sources = rec["entries"]["sources"]
     return {"model_source": "sizing.recommend entries.sources.rate_model", "entries": sources["rate_model"],
             "entries_detail": rec["entries"]}

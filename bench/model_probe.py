@@ -15,6 +15,17 @@ def main():
     inputs = json.loads(sys.argv[2])
     from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
     facts = reading.gather(table=inputs.pop("_table", False))[0]
+    load = inputs.pop("_rate_model", None)
+    if load is not None:
+        # Little's law alone, under the timeouts this namespace runs with now: the model
+        # itself, without the safety floors a recommendation puts on timeouts it proposes.
+        full = dict.fromkeys(("tcp_new_per_second", "udp_new_per_second", "other_new_per_second"))
+        full.update(tcp_duration_seconds=0, udp_duration_seconds=0, udp_stream_share=0)
+        full.update(load)
+        total, parts = sizing.rate_entries(full, facts["settings"])
+        print(json.dumps({"entries": {"sources": {"rate_model": total}, "rate_model": parts,
+                                      "timeouts": facts["settings"]}}))
+        return
     rec = sizing.recommend(facts, **inputs)
     print(json.dumps({"memory": rec.get("memory"), "entries": rec.get("entries"),
                       "settings": rec.get("settings"), "warnings": rec.get("warnings"),

@@ -47,6 +47,8 @@ def run_module(module, args=None, netns=None, check=False, diff=False, env=None)
             raise RuntimeError("no result from %s: %s\n%s" % (module, proc.stdout, proc.stderr))
         with open(path) as f:
             result = json.load(f)
+    # The tree callback leaves "failed" out of failed results; the exit code says it.
+    result.setdefault("failed", proc.returncode != 0)
     result["_stdout"] = proc.stdout
     result["_stderr"] = proc.stderr
     return result

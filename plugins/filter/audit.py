@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) netfilter.conntrack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Filters of the fleet audit: build the report, render it, query it with JMESPath.
+The documentation of each filter is in the YAML file of the same name."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit, _audit_render
+
+try:
+    import jmespath
+    HAS_JMESPATH = True
+except ImportError:
+    HAS_JMESPATH = False
+
+
+def _get(mapping, key, default=None):
+    try:
+        value = mapping.get(key, default)
+    except AttributeError:
+        return default
+    return default if value is None else value
+
+
+def audit_record(host_vars, gathered=True, active=None):
+    """One host's record for audit_report, from its hostvars and what the role registered.
+
+    ``active`` is ansible_play_hosts: a host outside it left the play before the audit."""
+    if not hasattr(host_vars, "get"):
+        raise AnsibleFilterError("audit_record expects a host's vars (hostvars[name]), got %s"
+                                 % type(host_vars).__name__)
+    name = str(_get(host_vars, "inventory_hostname", ""))
+    record = {"host": name, "status": "ok", "error": None, "facts": None, "recommendation": None}
+    result = _get(host_vars, "audit__facts", {})
+    if _get(result, "unreachable"):
+        record.update(status="unreachable", error=to_native(_get(result, "msg", "unreachable")))
+        return record
+    if _get(result, "failed"):
+        record.update(status="failed", error="facts: %s" % to_native(_get(result, "msg", "failed")))
+        return record
+    if gathered:
+        facts = _get(_get(result, "ansible_facts", {}), "conntrack")
+    else:
+        facts = _get(_get(host_vars, "ansible_facts", {}), "conntrack")
+    if not facts:
+        if active is not None and name not in list(active):
+            why = "the host left the play (failed or unreachable) before the audit"
+        elif gathered:
+            why = "no conntrack facts were gathered"
+        else:
+            why = "no conntrack facts in the fact cache (run netfilter.conntrack.facts with fact caching first)"
+        record.update(status="failed", error=why)
+        return record
+    record["facts"] = facts
+    rec = _get(host_vars, "audit__recommendation", {})
+    if _get(rec, "failed") or _get(rec, "unreachable"):
+        record["recommendation_error"] = to_native(_get(rec, "msg", "recommend failed"))
+    else:
+        record["recommendation"] = _get(rec, "recommendation")
+    return _audit.plain(record)
+
+
+def audit_report(hosts, thresholds=None, fail_on="never", generated_at=None):
+    if not isinstance(hosts, (list, tuple)):
+        raise AnsibleFilterError("audit_report expects a list of host records, got %s" % type(hosts).__name__)
+    try:
+        return _audit.build_report(hosts, thresholds=_audit.plain(thresholds or {}), fail_on=str(fail_on),
+                                   generated_at=generated_at)
+    except ValueError as exc:
+        raise AnsibleFilterError("audit_report: %s" % to_native(exc))
+
+
+def audit_render(report, fmt, host=None):
+    try:
+        return _audit_render.render(_audit.plain(report), str(fmt), None if host is None else str(host))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError("audit_render(%s): %s" % (fmt, to_native(exc)))
+
+
+def audit_query(data, expression):
+    if not HAS_JMESPATH:
+        raise AnsibleFilterError("audit_query needs the jmespath library on the controller: pip install jmespath")
+    try:
+        return jmespath.search(str(expression), _audit.plain(data))
+    except jmespath.exceptions.JMESPathError as exc:
+        raise AnsibleFilterError("audit_query: bad JMESPath expression %r: %s" % (str(expression), to_native(exc)))
+
+
+class FilterModule(object):
+
+    def filters(self):
+        return {
+            "audit_record": audit_record,
+            "audit_report": audit_report,
+            "audit_render": audit_render,
+            "audit_query": audit_query,
+        }

@@ -1,0 +1,549 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) netfilter.conntrack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The fleet audit's rule engine (controller side, private).
+
+``build_report(hosts, thresholds)`` turns what the role collected on every host
+(the facts dict, the recommendation, or why neither is there) into the fleet
+report dict that every renderer in ``_audit_render`` reads. No I/O here.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import datetime
+
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
+
+REPORT_VERSION = 1
+
+SEVERITIES = ("ok", "info", "warning", "critical")
+_RANK = dict((name, rank) for rank, name in enumerate(SEVERITIES))
+
+STATUSES = ("ok", "failed", "unreachable")
+
+DEFAULT_THRESHOLDS = {
+    # The thresholds node-mixin's NodeConntrackLimit alert and netdata's alarm use; the
+    # recommend module's verdict uses the same ones.
+    "usage_warning_ratio": sizing.WARNING_RATIO,
+    "usage_critical_ratio": sizing.CRITICAL_RATIO,
+    # max / buckets. The kernel's boot default is 1, kube-proxy's 4 (the recommend verdict's
+    # limit too); the old "hashsize = max / 8" advice gives 8.
+    "chain_depth_warning": sizing.DEEP_CHAIN_DEPTH,
+    "chain_depth_critical": 16.0,
+    # Used when the recommendation carries no budget: share of RAM that a full table may use.
+    "memory_budget_share": 0.10,
+    # Share of the walked table held by one TCP state before it counts as a pile-up.
+    "time_wait_share_warning": 0.50,
+    "established_share_warning": 0.80,
+    # Timeouts beyond which such a pile-up is blamed on the timeout.
+    "time_wait_timeout_seconds": 60,
+    "established_timeout_seconds": 86400,
+    # A pile-up matters only once the state holds this share of nf_conntrack_max.
+    "pileup_min_usage_ratio": 0.10,
+    # How a host that could not be audited counts for the gate.
+    "unreachable_severity": "warning",
+}
+
+# Counters that mean lost or slowed connections when they grow.
+_RISING_COUNTERS = (
+    ("drop", "critical", "packets dropped because the table was full"),
+    ("early_drop", "warning", "entries evicted early to make room"),
+    ("insert_failed", "warning", "entries that could not be inserted"),
+    ("chaintoolong", "warning", "insertions refused because a hash chain was too long"),
+)
+
+CSV_COLUMNS = (
+    "host", "status", "severity", "findings_critical", "findings_warning", "findings_info",
+    "count", "max", "usage_percent", "buckets", "chain_depth_at_max",
+    "recommended_max", "recommended_buckets", "memory_in_use_bytes", "memory_at_max_bytes",
+    "recommended_memory_bytes", "memory_budget_bytes", "mem_total_bytes",
+    "drop_total", "insert_failed_total", "chaintoolong_total", "table_full_count",
+    "kube_proxy_running", "not_persisted", "kernel_release", "error", "reasons",
+)
+
+
+def severity_rank(name):
+    return _RANK.get(name, 0)
+
+
+def worst(names, default="ok"):
+    result = default
+    for name in names:
+        if severity_rank(name) > severity_rank(result):
+            result = name
+    return result
+
+
+def plain(value):
+    """Copy nested mappings and sequences into plain dict/list/str/int/float/bool/None."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return dict((str(k), plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return str(value)
+
+
+def merge_thresholds(overrides=None):
+    thresholds = dict(DEFAULT_THRESHOLDS)
+    for key, value in (overrides or {}).items():
+        if key not in DEFAULT_THRESHOLDS:
+            raise ValueError("unknown audit threshold %r (known: %s)" % (key, ", ".join(sorted(DEFAULT_THRESHOLDS))))
+        if value is None:
+            continue
+        if key == "unreachable_severity":
+            if value not in SEVERITIES:
+                raise ValueError("unreachable_severity must be one of %s, not %r" % (", ".join(SEVERITIES), value))
+            thresholds[key] = value
+            continue
+        try:
+            thresholds[key] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("audit threshold %s must be a number, not %r" % (key, value))
+    if thresholds["usage_warning_ratio"] > thresholds["usage_critical_ratio"]:
+        raise ValueError("usage_warning_ratio must not be above usage_critical_ratio")
+    return thresholds
+
+
+def _get(mapping, *path):
+    for key in path:
+        if not isinstance(mapping, dict):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def _num(value):
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _finding(rule, severity, message, value=None, threshold=None, key=None):
+    finding = {"rule": rule, "severity": severity, "message": message, "value": value, "threshold": threshold}
+    if key is not None:
+        finding["key"] = key
+    return finding
+
+
+def _pct(ratio):
+    return "%.1f%%" % (ratio * 100.0)
+
+
+def _human_bytes(value):
+    value = float(value or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024.0 or unit == "TiB":
+            return ("%d %s" % (value, unit)) if unit == "B" else ("%.1f %s" % (value, unit))
+        value /= 1024.0
+    return "%.1f TiB" % value  # pragma: no cover
+
+
+def human_bytes(value):
+    return _human_bytes(value)
+
+
+# Each rule takes (facts, recommendation, metrics, thresholds) and returns a list of findings.
+
+def rule_usage(facts, rec, metrics, t):
+    ratio = metrics.get("usage_ratio")
+    if ratio is None:
+        return []
+    if ratio >= t["usage_critical_ratio"]:
+        sev, limit = "critical", t["usage_critical_ratio"]
+    elif ratio >= t["usage_warning_ratio"]:
+        sev, limit = "warning", t["usage_warning_ratio"]
+    else:
+        return []
+    return [_finding("usage", sev, "conntrack table %s full (%s of %s entries; %s threshold %s)" % (
+        _pct(ratio), metrics.get("count"), metrics.get("max"), sev, _pct(limit)), round(ratio, 6), limit)]
+
+
+def rule_counters(facts, rec, metrics, t):
+    findings = []
+    stats = _get(facts, "stats") or {}
+    rates = _get(stats, "sample", "rates_per_second") or {}
+    seconds = _get(stats, "sample", "seconds")
+    totals = stats.get("totals") or {}
+    for counter, sev, meaning in _RISING_COUNTERS:
+        rate = _num(rates.get(counter))
+        total = _num(totals.get(counter))
+        if rate is not None and rate > 0:
+            findings.append(_finding("%s_rising" % counter, sev, "%s rising: %.2f/s over the %s s sample (%s)" % (
+                counter, rate, seconds, meaning), rate, 0))
+        elif total:
+            if rate is None:
+                tail = "run with a sample window to see whether it still grows"
+            else:
+                tail = "not rising during the %s s sample" % seconds
+            findings.append(_finding("%s_total" % counter, "info", "%s total is %d since boot (%s); %s"
+                                     % (counter, total, meaning, tail), total, 0))
+    return findings
+
+
+def rule_table_full_log(facts, rec, metrics, t):
+    log = _get(facts, "kernel_log") or {}
+    count = _num(log.get("table_full_count")) or 0
+    if count <= 0:
+        return []
+    where = ""
+    if log.get("netns"):
+        netns = [str(n) for n in log["netns"]]
+        more = (" and %d more" % (len(netns) - 3)) if len(netns) > 3 else ""
+        where = " (netns %s%s)" % (", ".join(netns[:3]), more)
+    last = log.get("last_seen")
+    if last is None and log.get("last_seen_seconds_since_boot") is not None:
+        last = "%s s after boot" % log["last_seen_seconds_since_boot"]
+    return [_finding("table_full_logged", "critical" if metrics.get("drop_rising") else "warning",
+                     "kernel logged 'nf_conntrack: table full, dropping packet' %d times%s, last %s" % (
+                         count, where, last or "at an unknown time"), count, 0)]
+
+
+def rule_chain_depth(facts, rec, metrics, t):
+    depth = _num(metrics.get("chain_depth_at_max"))
+    if depth is None:
+        return []
+    if depth > t["chain_depth_critical"]:
+        sev, limit = "critical", t["chain_depth_critical"]
+    elif depth > t["chain_depth_warning"]:
+        sev, limit = "warning", t["chain_depth_warning"]
+    else:
+        return []
+    return [_finding("chain_depth", sev, "a full table would average %.1f entries per hash bucket "
+                     "(nf_conntrack_max %s / nf_conntrack_buckets %s; above %g)" % (
+                         depth, metrics.get("max"), metrics.get("buckets"), limit), round(depth, 3), limit)]
+
+
+def rule_not_persisted(facts, rec, metrics, t):
+    findings = []
+    drift = _get(facts, "environment", "drift") or {}
+    for key in sorted(drift):
+        entry = drift[key] or {}
+        persisted = entry.get("persisted")
+        if persisted is None:
+            msg = "%s is %s at runtime and set in no sysctl file: lost at reboot" % (key, entry.get("runtime"))
+        else:
+            msg = "%s is %s at runtime but %s in %s: the runtime value is lost at reboot" % (
+                key, entry.get("runtime"), persisted, entry.get("file") or "the persisted configuration")
+        findings.append(_finding("not_persisted", "warning", msg, entry.get("runtime"), persisted, key=key))
+    findings.extend(_runtime_only(facts, drift))
+    return findings
+
+
+def _runtime_only(facts, drift):
+    """Global sizes set at runtime with nothing persisted: the boot default comes back at reboot.
+
+    Only where the boot default is known (the initial namespace of a 6.x kernel, whose default
+    max equals its buckets) and kube-proxy is not the one that sets them at every start."""
+    env = _get(facts, "environment") or {}
+    memory = _get(facts, "memory") or {}
+    release = str(facts.get("kernel_release") or "")
+    try:
+        major = int(release.split(".", 1)[0])
+    except ValueError:
+        return []
+    mem_total = _num(memory.get("mem_total_bytes"))
+    if major < 6 or facts.get("initial_netns") is not True or env.get("kube_proxy_running") or not mem_total:
+        return []
+    persistent = env.get("persistent") or {}
+    sysctl = persistent.get("sysctl") or {}
+    modprobe = persistent.get("modprobe") or {}
+    default = sizing.kernel_default_max(int(mem_total), int(_num(memory.get("page_size_bytes")) or sizing.PAGE_SIZE))
+    settings = facts.get("settings") or {}
+    findings = []
+    for key in ("nf_conntrack_max", "nf_conntrack_buckets"):
+        runtime = _num(settings.get(key))
+        if runtime is None or key in drift or key in sysctl or (key == "nf_conntrack_buckets" and "hashsize" in modprobe):
+            continue
+        if runtime != default:
+            findings.append(_finding(
+                "not_persisted", "warning", "%s is %d at runtime and set in no sysctl file: the boot default %d "
+                "for %s of RAM comes back at reboot" % (key, runtime, default, _human_bytes(mem_total)),
+                runtime, default, key=key))
+    return findings
+
+
+def rule_recommendation(facts, rec, metrics, t):
+    if not rec:
+        return []
+    findings = []
+    verdict = rec.get("verdict") or {}
+    sev = verdict.get("severity") or "ok"
+    if severity_rank(sev) > severity_rank("ok") and verdict.get("status") not in (None, "ok"):
+        reasons = verdict.get("reasons") or []
+        findings.append(_finding("verdict_%s" % verdict.get("status"), sev,
+                                 "sizing verdict %s: %s" % (verdict.get("status"), "; ".join(str(r) for r in reasons)
+                                                            or "see the recommendation"), verdict.get("status"), None))
+    changes = metrics.get("differs_from_recommended") or []
+    if changes:
+        comp = rec.get("comparison") or {}
+        parts = ["%s %s -> %s" % (k, comp[k].get("current"), comp[k].get("recommended")) for k in changes]
+        findings.append(_finding("differs_from_recommended", "info",
+                                 "runtime differs from the recommendation: %s" % ", ".join(parts), len(changes), 0))
+    return findings
+
+
+def rule_memory(facts, rec, metrics, t):
+    findings = []
+    budget = metrics.get("memory_budget_bytes")
+    at_max = metrics.get("memory_at_max_bytes")
+    if budget and at_max and at_max > budget:
+        findings.append(_finding("memory_over_budget", "warning",
+                                 "a full table at the current nf_conntrack_max would take %s, above the budget of %s" % (
+                                     _human_bytes(at_max), _human_bytes(budget)), at_max, budget))
+    if rec and _get(rec, "memory", "within_budget") is False:
+        findings.append(_finding("recommended_memory_over_budget", "warning",
+                                 "even the recommended size takes %s, above the budget of %s" % (
+                                     _get(rec, "memory", "total_human") or _human_bytes(_get(rec, "memory", "total_bytes")),
+                                     _human_bytes(_get(rec, "memory", "budget_bytes"))),
+                                 _get(rec, "memory", "total_bytes"), _get(rec, "memory", "budget_bytes")))
+    return findings
+
+
+def rule_kube_proxy(facts, rec, metrics, t):
+    if not _get(facts, "environment", "kube_proxy_running"):
+        return []
+    changes = metrics.get("differs_from_recommended") or []
+    if not changes:
+        return []
+    return [_finding("kube_proxy_conflict", "warning",
+                     "kube-proxy is running and sets conntrack values itself (conntrack.maxPerCore, min, "
+                     "tcpEstablishedTimeout, tcpCloseWaitTimeout) at start; change its configuration rather than "
+                     "the sysctls for: %s" % ", ".join(changes), len(changes), 0)]
+
+
+def rule_pileups(facts, rec, metrics, t):
+    table = _get(facts, "table") or {}
+    if not table.get("walked"):
+        return []
+    states = table.get("tcp_states") or {}
+    total = _num(table.get("entries_read")) or 0
+    if total <= 0:
+        return []
+    settings = _get(facts, "settings") or {}
+    findings = []
+    checks = (
+        ("TIME_WAIT", "time_wait_pileup", "nf_conntrack_tcp_timeout_time_wait",
+         t["time_wait_share_warning"], t["time_wait_timeout_seconds"]),
+        ("ESTABLISHED", "established_pileup", "nf_conntrack_tcp_timeout_established",
+         t["established_share_warning"], t["established_timeout_seconds"]),
+    )
+    cmax = _num(metrics.get("max"))
+    for state, rule, key, share_limit, timeout_limit in checks:
+        n = _num(states.get(state)) or 0
+        share = n / float(total)
+        timeout = _num(settings.get(key))
+        if share < share_limit:
+            continue
+        # A handful of entries in a nearly empty table is no pile-up, whatever their share.
+        if cmax and n < t["pileup_min_usage_ratio"] * cmax:
+            continue
+        # Entries / timeout is the rate at which they arrive (Little's law), which is what
+        # a shorter timeout would trade against.
+        rate = (" (about %.0f new per second)" % (n / timeout)) if timeout else ""
+        if timeout is not None and timeout > timeout_limit:
+            msg = "%s entries are %s of the table (%d of %d)%s while %s is %d s (above %d s); " \
+                  "they hold slots long after use" % (state, _pct(share), n, total, rate, key, timeout, timeout_limit)
+            sev = "warning"
+        else:
+            msg = "%s entries are %s of the table (%d of %d)%s; %s is %s s" % (
+                state, _pct(share), n, total, rate, key, timeout)
+            sev = "info"
+        findings.append(_finding(rule, sev, msg, round(share, 4), share_limit, key=key))
+    return findings
+
+
+def rule_availability(facts, rec, metrics, t):
+    if facts.get("available") is False:
+        return [_finding("not_available", "info", "nf_conntrack is not in this kernel; nothing to size", None, None)]
+    if facts.get("active") is False:
+        return [_finding("not_active", "info", "conntrack does not track this namespace (no rule needs it)",
+                         None, None)]
+    return []
+
+
+def rule_recommend_failed(facts, rec, metrics, t):
+    error = metrics.get("recommendation_error")
+    if not error:
+        return []
+    return [_finding("recommend_failed", "warning", "no recommendation: %s" % error, None, None)]
+
+
+def rule_fact_warnings(facts, rec, metrics, t):
+    return [_finding("facts_warning", "info", str(w), None, None) for w in (facts.get("warnings") or [])]
+
+
+RULES = (
+    rule_availability, rule_usage, rule_counters, rule_table_full_log, rule_chain_depth, rule_not_persisted,
+    rule_recommendation, rule_memory, rule_kube_proxy, rule_pileups, rule_recommend_failed, rule_fact_warnings,
+)
+
+# For the docs and the report: every rule name and what raises it.
+RULE_NAMES = (
+    "usage", "drop_rising", "early_drop_rising", "insert_failed_rising", "chaintoolong_rising", "drop_total",
+    "early_drop_total", "insert_failed_total", "chaintoolong_total", "table_full_logged", "chain_depth",
+    "not_persisted", "verdict_undersized", "verdict_oversized", "verdict_chains_too_deep",
+    "differs_from_recommended", "memory_over_budget", "recommended_memory_over_budget", "kube_proxy_conflict",
+    "time_wait_pileup", "established_pileup", "not_available", "not_active", "recommend_failed", "facts_warning",
+    "unreachable", "failed",
+)
+
+
+def host_metrics(facts, rec, thresholds):
+    """The flat numbers of one host: the CSV row, the charts and the textfile read these."""
+    usage = _get(facts, "usage") or {}
+    memory = _get(facts, "memory") or {}
+    totals = _get(facts, "stats", "totals") or {}
+    rates = _get(facts, "stats", "sample", "rates_per_second") or {}
+    count = _num(usage.get("count"))
+    cmax = _num(usage.get("max"))
+    ratio = _num(usage.get("usage_ratio"))
+    if ratio is None and count is not None and cmax:
+        ratio = count / float(cmax)
+    slab = _num(memory.get("slab_size_bytes")) or _num(memory.get("object_size_bytes"))
+    hash_bytes = _num(memory.get("hash_table_bytes"))
+    in_use = None
+    if memory.get("slab_bytes_in_use") is not None or hash_bytes is not None:
+        in_use = int((_num(memory.get("slab_bytes_in_use")) or 0) + (hash_bytes or 0))
+    at_max = None
+    if cmax and slab:
+        at_max = int(cmax * slab + (hash_bytes or 0))
+    mem_total = _num(memory.get("mem_total_bytes"))
+    budget = _num(_get(rec, "memory", "budget_bytes")) if rec else None
+    if not budget and mem_total:
+        budget = int(mem_total * thresholds["memory_budget_share"])
+    rec_settings = (rec or {}).get("settings") or {}
+    comparison = (rec or {}).get("comparison") or {}
+    changes = sorted(k for k, v in comparison.items() if isinstance(v, dict) and v.get("change"))
+    drift = _get(facts, "environment", "drift") or {}
+    return {
+        "count": count,
+        "max": cmax,
+        "buckets": _num(usage.get("buckets")),
+        "usage_ratio": ratio,
+        "usage_percent": round(ratio * 100.0, 2) if ratio is not None else None,
+        "chain_depth_at_max": _num(usage.get("chain_depth_at_max")) if usage.get("chain_depth_at_max") is not None
+        else ((cmax / float(usage["buckets"])) if cmax and usage.get("buckets") else None),
+        "recommended_max": _num(rec_settings.get("nf_conntrack_max")),
+        "recommended_buckets": _num(rec_settings.get("nf_conntrack_buckets")),
+        "memory_in_use_bytes": in_use,
+        "memory_at_max_bytes": at_max,
+        "recommended_memory_bytes": _num(_get(rec, "memory", "total_bytes")) if rec else None,
+        "memory_budget_bytes": int(budget) if budget else None,
+        "mem_total_bytes": mem_total,
+        "drop_total": _num(totals.get("drop")),
+        "early_drop_total": _num(totals.get("early_drop")),
+        "insert_failed_total": _num(totals.get("insert_failed")),
+        "chaintoolong_total": _num(totals.get("chaintoolong")),
+        "drop_rising": bool(_num(rates.get("drop"))),
+        "table_full_count": _num(_get(facts, "kernel_log", "table_full_count")),
+        "kube_proxy_running": _get(facts, "environment", "kube_proxy_running"),
+        "not_persisted": sorted(drift),
+        "differs_from_recommended": changes,
+        "kernel_release": facts.get("kernel_release"),
+    }
+
+
+def evaluate_host(entry, thresholds):
+    """One host's entry of the report from the role's record of it."""
+    name = str(entry.get("host"))
+    status = entry.get("status") or "ok"
+    facts = entry.get("facts") or None
+    rec = entry.get("recommendation") or None
+    if status == "ok" and not facts:
+        status = "failed"
+        entry = dict(entry, error=entry.get("error") or "no conntrack facts were gathered")
+    if status not in STATUSES:
+        raise ValueError("host %s: unknown status %r" % (name, status))
+    result = {
+        "host": name,
+        "status": status,
+        "error": entry.get("error"),
+        "severity": "ok",
+        "findings": [],
+        "counts": dict((s, 0) for s in SEVERITIES if s != "ok"),
+        "metrics": None,
+        "recommendation": None,
+        "facts": facts,
+    }
+    if status != "ok":
+        sev = thresholds["unreachable_severity"]
+        what = "unreachable" if status == "unreachable" else "failed"
+        result["findings"] = [_finding(what, sev, "host %s: %s" % (what, entry.get("error") or "no details"),
+                                       None, None)]
+    else:
+        metrics = host_metrics(facts, rec, thresholds)
+        result["metrics"] = metrics
+        if entry.get("recommendation_error"):
+            metrics = dict(metrics, recommendation_error=entry["recommendation_error"])
+        if rec:
+            result["recommendation"] = {
+                "settings": rec.get("settings") or {},
+                "reasons": rec.get("reasons") or {},
+                "verdict": rec.get("verdict") or {},
+                "comparison": rec.get("comparison") or {},
+                "memory": rec.get("memory") or {},
+                "tradeoffs": rec.get("tradeoffs") or [],
+            }
+        for rule in RULES:
+            result["findings"].extend(rule(facts, rec, metrics, thresholds))
+    result["findings"].sort(key=lambda f: (-severity_rank(f["severity"]), f["rule"]))
+    for f in result["findings"]:
+        if f["severity"] in result["counts"]:
+            result["counts"][f["severity"]] += 1
+    result["severity"] = worst(f["severity"] for f in result["findings"])
+    return result
+
+
+def build_report(hosts, thresholds=None, generated_at=None, fail_on="never"):
+    """The fleet report: ``hosts`` is a list of {host, status, error, facts, recommendation}."""
+    thresholds = merge_thresholds(thresholds)
+    if fail_on not in ("never", "warning", "critical"):
+        raise ValueError("fail_on must be never, warning or critical, not %r" % (fail_on,))
+    if generated_at is None:
+        generated_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    seen = set()
+    entries = []
+    for entry in plain(hosts or []):
+        if entry.get("host") in seen:
+            continue
+        seen.add(entry.get("host"))
+        entries.append(evaluate_host(entry, thresholds))
+    by_severity = dict((s, 0) for s in SEVERITIES)
+    by_status = dict((s, 0) for s in STATUSES)
+    for h in entries:
+        by_severity[h["severity"]] += 1
+        by_status[h["status"]] += 1
+    worst_sev = worst(h["severity"] for h in entries)
+    failing = []
+    if fail_on != "never":
+        failing = [h["host"] for h in entries if severity_rank(h["severity"]) >= severity_rank(fail_on)]
+    return {
+        "version": REPORT_VERSION,
+        "kind": "netfilter.conntrack.audit",
+        "generated_at": generated_at,
+        "thresholds": thresholds,
+        "summary": {
+            "hosts": len(entries),
+            "by_status": by_status,
+            "by_severity": by_severity,
+            "worst_severity": worst_sev,
+        },
+        "gate": {"fail_on": fail_on, "failed": bool(failing), "hosts": failing},
+        "hosts": entries,
+    }
