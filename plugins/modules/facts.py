@@ -81,6 +81,12 @@ options:
         (sysctl.d, sysctl.conf, modprobe.d, modules-load.d, the kernel command line).
     type: bool
     default: true
+  record_file:
+    description:
+      - The tuning record of the C(netfilter.conntrack.tune) role, reported as RV(conntrack.environment.tuning_record)
+        (read only when O(gather_environment=true)).
+    type: path
+    default: /etc/ansible/facts.d/netfilter_conntrack.fact
 notes:
   - Run it as root. Unprivileged runs cannot read C(/proc/slabinfo), the kernel log or the
     nftables ruleset; those facts are then null and a warning says so.
@@ -437,7 +443,15 @@ conntrack:
               Buckets are compared after the kernel's rounding up to a whole page of pointers.
           type: dict
           returned: success
-      sample: {kube_proxy_running: false, nat_rules_present: true, nat_rules_source: nftables, ip_forward: true,
+        tuning_record:
+          description:
+            - The tuning record in O(record_file) that the C(netfilter.conntrack.tune) role (through
+              M(netfilter.conntrack.settings)) keeps, as a dict (C(schema_version), C(original),
+              C(recorded_at), C(applied), C(applied_at), C(pressure_entries), C(files)).
+            - Null when there is none, or when it is not a JSON object (then with a warning).
+          type: dict
+          returned: success
+      sample: {tuning_record: null, kube_proxy_running: false, nat_rules_present: true, nat_rules_source: nftables, ip_forward: true,
                persistent: {sysctl_files: [/etc/sysctl.d/90-conntrack.conf, /etc/sysctl.conf],
                             sysctl: {nf_conntrack_max: {value: 1048576, file: /etc/sysctl.d/90-conntrack.conf}},
                             modprobe: {}, modules_load: []},
@@ -467,6 +481,7 @@ def main():
             sample_seconds=dict(type="float", default=0),
             gather_kernel_log=dict(type="bool", default=True),
             gather_environment=dict(type="bool", default=True),
+            record_file=dict(type="path", default=reading.RECORD_FILE),
         ),
         supports_check_mode=True,
     )
@@ -485,7 +500,7 @@ def main():
         root="/", table=p["table"], table_limit=p["table_limit"], top_sources=p["top_sources"],
         sample_seconds=p["sample_seconds"], run_command=run_command,
         which=module.get_bin_path, kernel_log=p["gather_kernel_log"],
-        environment=p["gather_environment"], table_source=p["table_source"])
+        environment=p["gather_environment"], table_source=p["table_source"], record_file=p["record_file"])
     for message in warnings:
         module.warn(message)
     module.exit_json(changed=False, conntrack=facts, ansible_facts={"conntrack": facts})

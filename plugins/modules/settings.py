@@ -45,7 +45,7 @@ attributes:
   diff_mode:
     support: full
     details:
-      - One diff for the runtime values and one per file.
+      - One diff for the runtime values, one per file, and one for the tuning record when it changes.
   idempotent:
     support: full
 options:
@@ -130,6 +130,24 @@ options:
     description: Keep a timestamped copy of each file before it is changed or removed.
     type: bool
     default: false
+  record_file:
+    description:
+      - Keep the tuning record (JSON, the shape the C(netfilter.conntrack.tune) role documents) in this
+        file, in the same call. Unset, no record is kept.
+      - With O(state=present) the record holds the runtime values found before the first run that set
+        each key (C(original), never overwritten later), the settings asked for (C(applied)), when, the
+        managed file paths and C(pressure_entries). It is written atomically before any other change and
+        put back when a later write fails. When its content would not change it is not written.
+      - With O(state=absent) the record is removed.
+      - V(/etc/ansible/facts.d/netfilter_conntrack.fact) makes it readable as C(ansible_local.netfilter_conntrack);
+        M(netfilter.conntrack.facts) reports it too.
+    type: path
+  record_pressure_entries:
+    description:
+      - The entries that drops before the first tune called for (C(entries.sources.pressure) of
+        M(netfilter.conntrack.recommend)), kept as C(pressure_entries) in the record.
+      - Unset, the value already in the record is kept.
+    type: int
   root:
     description:
       - Prefix for every path the module reads and writes (C(/proc), C(/sys), C(/etc), ...).
@@ -216,6 +234,24 @@ notes:
   returned: success
   type: list
   elements: str
+read_back:
+  description:
+    - The runtime value of every key of O(settings), read from the kernel at the end of the run (after the
+      writes), for a verify step without another facts call. Keys this kernel lacks are left out.
+    - Nothing is written in check mode, so there it holds the current values.
+  returned: when O(runtime=true) and nf_conntrack is available
+  type: dict
+  sample: {nf_conntrack_max: 1048576, nf_conntrack_buckets: 100352}
+record:
+  description:
+    - The tuning record kept in O(record_file) (C(content) is null when it was removed), and whether it changed.
+      In check mode the predicted record, not written.
+  returned: when O(record_file) is set
+  type: dict
+  sample: {path: /etc/ansible/facts.d/netfilter_conntrack.fact, changed: true, state: present,
+           content: {schema_version: 1, original: {nf_conntrack_max: 262144}, recorded_at: "2026-11-21T06:05:54Z",
+                     applied: {nf_conntrack_max: 393728}, applied_at: "2026-11-21T06:05:54Z", pressure_entries: null,
+                     files: {sysctl: /etc/sysctl.d/90-netfilter-conntrack.conf}}}
 rolled_back:
   description:
     - On a failed write, the keys and files whose earlier values were put back. Together with
@@ -249,6 +285,8 @@ def main():
             kube_proxy=dict(type="str", default="respect", choices=["respect", "override"]),
             strict=dict(type="bool", default=False),
             backup=dict(type="bool", default=False),
+            record_file=dict(type="path"),
+            record_pressure_entries=dict(type="int"),
             root=dict(type="path", default="/"),
         ),
         supports_check_mode=True,
@@ -260,6 +298,7 @@ def main():
         persist_modprobe=p["persist_modprobe"], modprobe_file=p["modprobe_file"],
         boot_fix=p["boot_fix"], modules_load_file=p["modules_load_file"], udev_rule_file=p["udev_rule_file"],
         kube_proxy=p["kube_proxy"], strict=p["strict"], backup=p["backup"], backup_func=module.backup_local,
+        record_file=p["record_file"], record_pressure_entries=p["record_pressure_entries"],
     )
     try:
         backend.validate()

@@ -5,6 +5,7 @@ Every test holds the machine-wide kernel lock and restores the global values
 Files go to a temporary directory unless the test is about the real boot paths.
 """
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -318,3 +319,36 @@ def test_bad_input_fails_before_any_change(host_keys, tmp_path, args, message):
     assert res.get("changed") is False or "changed" not in res
     assert proc_snapshot() == proc_before
     assert tree_snapshot(str(tmp_path), *REAL_PATHS) == files_before
+
+
+def test_record_is_kept_in_the_same_call_and_read_back_matches_the_kernel(host_keys, tmp_path):
+    """The tune role's record and verify rely on this: originals from the first run, no rewrite on rerun."""
+    record = str(tmp_path / "facts.d/netfilter_conntrack.fact")
+    found = read_int("nf_conntrack_tcp_timeout_time_wait")
+    first = found + 7
+    res = apply({"nf_conntrack_tcp_timeout_time_wait": first, "nf_conntrack_buckets": 100000}, tmp_path,
+                args={"record_file": record, "record_pressure_entries": 5000})
+    assert not res.get("failed"), res
+    # sysctl(8) is the oracle for the read-back the verify step compares.
+    assert res["read_back"] == {"nf_conntrack_tcp_timeout_time_wait": sysctl_n("nf_conntrack_tcp_timeout_time_wait"),
+                                "nf_conntrack_buckets": sysctl_n("nf_conntrack_buckets")}
+    assert res["read_back"]["nf_conntrack_buckets"] == 100352
+    with open(record) as f:
+        data = json.load(f)
+    assert data["original"]["nf_conntrack_tcp_timeout_time_wait"] == found
+    assert data["applied"]["nf_conntrack_tcp_timeout_time_wait"] == first
+    assert data["pressure_entries"] == 5000
+    # What the facts module reports is the same record.
+    facts = run_module("facts", {"record_file": record, "gather_kernel_log": False})
+    assert facts["ansible_facts"]["conntrack"]["environment"]["tuning_record"] == data
+    before = tree_snapshot(str(tmp_path))
+    again = apply({"nf_conntrack_tcp_timeout_time_wait": first, "nf_conntrack_buckets": 100000}, tmp_path,
+                  args={"record_file": record})
+    assert again["changed"] is False and tree_snapshot(str(tmp_path)) == before
+    later = apply({"nf_conntrack_tcp_timeout_time_wait": first + 1}, tmp_path, args={"record_file": record})
+    assert later["changed"] is True
+    with open(record) as f:
+        assert json.load(f)["original"]["nf_conntrack_tcp_timeout_time_wait"] == found, "never overwritten"
+    gone = apply({"nf_conntrack_tcp_timeout_time_wait": found}, tmp_path, args={"state": "absent", "record_file": record})
+    assert gone["changed"] is True and not os.path.exists(record)
+    assert sysctl_n("nf_conntrack_tcp_timeout_time_wait") == found

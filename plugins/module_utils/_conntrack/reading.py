@@ -16,6 +16,7 @@ __metaclass__ = type
 import datetime
 import errno
 import fnmatch
+import json
 import os
 import re
 import shutil
@@ -29,6 +30,8 @@ from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack imp
 SCHEMA_VERSION = 1
 
 NETFILTER = "/proc/sys/net/netfilter"
+# Where the tune role keeps its record (an Ansible local fact).
+RECORD_FILE = "/etc/ansible/facts.d/netfilter_conntrack.fact"
 STAT_FILE = "/proc/net/stat/nf_conntrack"
 TABLE_FILE = "/proc/net/nf_conntrack"
 MODULE_DIR = "/sys/module/nf_conntrack"
@@ -725,11 +728,29 @@ def build_drift(settings, persistent, module_type, page_size):
     return drift
 
 
-def read_environment(r, settings, module_type, page_size):
+def read_tuning_record(r, path):
+    """The tune role's record (JSON object), or None when absent or unreadable (then a warning)."""
+    if not path:
+        return None
+    text = r.read(path)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        r.warn("%s is not a JSON object: tuning record ignored" % path)
+        return None
+    return data
+
+
+def read_environment(r, settings, module_type, page_size, record_file=RECORD_FILE):
     ip_forward = r.read_int("/proc/sys/net/ipv4/ip_forward")
     present, source = read_nat(r)
     persistent = read_persistent(r)
     return {
+        "tuning_record": read_tuning_record(r, record_file),
         "kube_proxy_running": kube_proxy_running(r),
         "nat_rules_present": present,
         "nat_rules_source": source,
@@ -785,7 +806,7 @@ def _guarded(r, what, fn, *args, **kwargs):
 
 def gather(root="/", table=False, table_limit=None, top_sources=10, sample_seconds=0,
            run_command=None, which=None, popen=None, kernel_log=True, environment=True,
-           table_source="auto", sleep=time.sleep):
+           table_source="auto", sleep=time.sleep, record_file=RECORD_FILE):
     """Read the facts dict (CONTRIBUTING.md, schema_version 1); returns (facts, warnings)."""
     r = Reader(root, run_command=run_command, which=which, popen=popen)
     facts = empty_facts()
@@ -800,7 +821,8 @@ def gather(root="/", table=False, table_limit=None, top_sources=10, sample_secon
         if kernel_log:
             facts["kernel_log"] = _guarded(r, "the kernel log", read_kernel_log, r)
         if environment:
-            facts["environment"] = _guarded(r, "the environment", read_environment, r, {}, facts["module"], page_size)
+            facts["environment"] = _guarded(r, "the environment", read_environment, r, {}, facts["module"],
+                                            page_size, record_file=record_file)
         facts["warnings"] = list(r.warnings)
         return facts, facts["warnings"]
 
@@ -826,6 +848,6 @@ def gather(root="/", table=False, table_limit=None, top_sources=10, sample_secon
                                   top_sources=top_sources, source=table_source)
     if environment:
         facts["environment"] = _guarded(r, "the environment", read_environment, r, facts["settings"],
-                                        facts["module"], page_size)
+                                        facts["module"], page_size, record_file=record_file)
     facts["warnings"] = list(r.warnings)
     return facts, facts["warnings"]

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -226,7 +227,7 @@ class ConntrackSettings(object):
                  boot_fix="auto", modules_load_file=DEFAULT_MODULES_LOAD_FILE,
                  udev_rule_file=DEFAULT_UDEV_RULE_FILE,
                  kube_proxy="respect", strict=False, backup=False, backup_func=None,
-                 granularity=None):
+                 granularity=None, record_file=None, record_pressure_entries=None, now=None):
         self.root = root or "/"
         self.state = state
         self.runtime_enabled = runtime
@@ -251,6 +252,12 @@ class ConntrackSettings(object):
         self._missing = set()
         self.wanted = {}
         self._planned = False
+        # The tuning record (CONTRIBUTING.md) kept in the same call, so rollback needs no extra round trips.
+        self.record_file = record_file
+        self.record_pressure_entries = record_pressure_entries
+        self.now = now or (lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        self.record = None     # like a files entry, plus "data" (the record dict or None)
+        self.requested = {}    # validated settings before bucket rounding: the record's "applied"
 
     # ---------------------------------------------------------------- paths
     def _host(self, path):
@@ -275,7 +282,13 @@ class ConntrackSettings(object):
                     or not path.endswith(suffix[name]) or path.endswith("/" + suffix[name]):
                 raise SettingsError("%s_file must be an absolute path ending in %s (the only files the %s "
                                     "loader reads), got %r" % (name, suffix[name], name.replace("_", "-"), path))
+        if self.record_file is not None and (not isinstance(self.record_file, str) or not self.record_file.startswith("/")
+                                             or ".." in self.record_file.split("/") or self.record_file.endswith("/")):
+            raise SettingsError("record_file must be an absolute file path, got %r" % (self.record_file,))
+        if self.record_pressure_entries is not None and int(self.record_pressure_entries) < 0:
+            raise SettingsError("record_pressure_entries must not be negative")
         self.settings = validate_settings(self.raw_settings)
+        self.requested = dict(self.settings)
         if self.state == "present" and not self.settings:
             raise SettingsError("settings is empty: nothing to apply")
         if "nf_conntrack_buckets" in self.settings:
@@ -334,8 +347,48 @@ class ConntrackSettings(object):
             raise SettingsError("strict: would skip %s" % "; ".join(
                 "%s (%s)" % (k, v) for k, v in sorted(self.skipped.items())))
         self._plan_files(wanted, env)
+        if self.record_file is not None:
+            self._plan_record()
         self._planned = True
         return self
+
+    def _plan_record(self):
+        """The record's new content: originals from the first run kept, times kept when nothing changed."""
+        full = self._host(self.record_file)
+        raw = _read(full)
+        before = raw.decode("utf-8", "replace") if raw is not None else None
+        previous = {}
+        if before is not None:
+            try:
+                previous = json.loads(before)
+            except ValueError:
+                previous = None
+            if not isinstance(previous, dict):
+                self.warnings.append("%s is not a JSON object: starting a new tuning record" % self.record_file)
+                previous = {}
+        data = None
+        if self.state == "present":
+            seen = {}
+            for key in sorted(self.requested):
+                value = self._read_runtime(key)
+                if value is not None:
+                    seen[key] = value
+            original = dict(seen)
+            original.update(previous.get("original") or {})
+            now = self.now()
+            unchanged = previous.get("applied") == self.requested and previous.get("original") == original
+            data = {
+                "schema_version": 1,
+                "original": original,
+                "recorded_at": previous.get("recorded_at") or now,
+                "applied": dict(self.requested),
+                "applied_at": previous["applied_at"] if unchanged and previous.get("applied_at") else now,
+                "pressure_entries": self.record_pressure_entries or previous.get("pressure_entries"),
+                "files": dict(self.paths),
+            }
+        content = render_record(data) if data is not None else None
+        self.record = {"path": self.record_file, "full": full, "before": before, "after": content,
+                       "data": data, "changed": before != content, "fix_attrs": False}
 
     def _check_memory(self):
         """A hash table bigger than half the RAM would fail (or wake the OOM killer) midway: refuse it now."""
@@ -475,7 +528,8 @@ class ConntrackSettings(object):
     def needs_change(self):
         if not self._planned:
             self.plan()
-        return bool(self._runtime_changes()) or any(f["changed"] for f in self.files.values())
+        return (bool(self._runtime_changes()) or any(f["changed"] for f in self.files.values())
+                or bool(self.record and self.record["changed"]))
 
     def _write_order(self, keys, before):
         """Growing: buckets before max, so chains never get deeper than planned; shrinking: the reverse."""
@@ -494,6 +548,12 @@ class ConntrackSettings(object):
             path = self._host(HASHSIZE_PARAM)
         return path
 
+    def _read_runtime(self, key):
+        value = _read_int(self._netfilter(key))
+        if key == "nf_conntrack_buckets" and value is None:
+            value = _read_int(self._host(HASHSIZE_PARAM))
+        return value
+
     def _write_runtime(self, key, value):
         with open(self._write_path(key), "w") as f:
             f.write("%d\n" % value)
@@ -501,8 +561,8 @@ class ConntrackSettings(object):
     def preflight(self):
         """Refuse up front what would fail midway (a read-only /etc, an unwritable key): nothing changes."""
         problems = []
-        for name in sorted(self.files):
-            info = self.files[name]
+        managed = [self.files[name] for name in sorted(self.files)] + ([self.record] if self.record else [])
+        for info in managed:
             if not info["changed"]:
                 continue
             directory = os.path.dirname(info["full"])
@@ -594,15 +654,50 @@ class ConntrackSettings(object):
         if not self._planned:
             self.plan()
         self.preflight()
-        done, befores = self.apply_runtime()
+        # The record goes first, so that the originals are on disk before anything changes.
+        record_old = self._write_record()
+        try:
+            done, befores = self.apply_runtime()
+        except ApplyError as exc:
+            exc.result["rollback_errors"].extend(self._restore_record(record_old))
+            raise
         try:
             self.apply_files()
         except FileWriteError as exc:
-            errors = self._rollback_runtime(done, befores) + exc.rollback_errors
+            errors = self._rollback_runtime(done, befores) + exc.rollback_errors + self._restore_record(record_old)
             msg = "writing files failed (%s); rolled back %s" % (exc.cause, ", ".join(done + exc.restored) or "nothing")
             if errors:
                 msg += "; ROLLBACK FAILED for %s" % "; ".join(errors)
             raise ApplyError(msg, {"rolled_back": done + exc.restored, "rollback_errors": errors, "failed_key": None})
+
+    def _write_record(self):
+        """Write (or remove) the record; returns what to put back on a later failure (False: nothing)."""
+        if not self.record or not self.record["changed"]:
+            return False
+        full = self.record["full"]
+        old = _read(full)
+        try:
+            if self.record["after"] is None:
+                os.unlink(full)
+            else:
+                write_atomic(full, self.record["after"].encode("utf-8"))
+        except (IOError, OSError) as exc:
+            raise ApplyError("writing the tuning record %s failed (%s); nothing was changed"
+                             % (self.record["path"], exc.strerror or exc),
+                             {"rolled_back": [], "rollback_errors": [], "failed_key": None})
+        return old
+
+    def _restore_record(self, old):
+        if old is False:
+            return []
+        try:
+            if old is None:
+                os.unlink(self.record["full"])
+            else:
+                write_atomic(self.record["full"], old)
+        except (IOError, OSError) as exc:
+            return ["%s: %s" % (self.record["path"], exc)]
+        return []
 
     # -------------------------------------------------------------- report
     def result(self):
@@ -611,7 +706,7 @@ class ConntrackSettings(object):
             entry = {"changed": info["changed"], "state": "absent" if info["after"] is None else "present"}
             entry["backup"] = info.get("backup")
             files[info["path"]] = entry
-        return {
+        out = {
             "runtime": dict((k, dict(v)) for k, v in self.runtime.items()),
             # Not "skipped": ansible reads a truthy "skipped" in a result as a skipped task.
             "skipped_keys": dict(self.skipped),
@@ -621,6 +716,19 @@ class ConntrackSettings(object):
             "environment": dict(self.environment),
             "notes": list(self.notes),
         }
+        if self.runtime_enabled and self.environment.get("available"):
+            # Read again now, so that a verify step needs no second facts call.
+            read_back = {}
+            for key in sorted(self.settings or {}):
+                value = self._read_runtime(key)
+                if value is not None:
+                    read_back[key] = value
+            out["read_back"] = read_back
+        if self.record is not None:
+            out["record"] = {"path": self.record["path"], "changed": self.record["changed"],
+                             "state": "absent" if self.record["after"] is None else "present",
+                             "content": self.record["data"]}
+        return out
 
     def diff(self):
         diffs = []
@@ -637,7 +745,17 @@ class ConntrackSettings(object):
             diffs.append({"before_header": info["path"] if info["before"] is not None else "%s (absent)" % info["path"],
                           "after_header": info["path"] if info["after"] is not None else "%s (absent)" % info["path"],
                           "before": info["before"] or "", "after": info["after"] or ""})
+        if self.record is not None and self.record["changed"]:
+            info = self.record
+            diffs.append({"before_header": info["path"] if info["before"] is not None else "%s (absent)" % info["path"],
+                          "after_header": info["path"] if info["after"] is not None else "%s (absent)" % info["path"],
+                          "before": info["before"] or "", "after": info["after"] or ""})
         return diffs
+
+
+def render_record(data):
+    """The record as the role's to_nice_json(sort_keys=true) wrote it, so old records compare equal."""
+    return json.dumps(data, indent=4, sort_keys=True, separators=(",", ": "), ensure_ascii=False) + "\n"
 
 
 def write_atomic(path, data, mode=0o644):

@@ -504,3 +504,18 @@ def test_kube_proxy_run_by_hyperkube_is_found(copy_tree):
     (root / "proc" / "77" / "cmdline").write_bytes(b"/hyperkube\0proxy\0--v=2\0")
     facts, _w = gather(root)
     assert facts["environment"]["kube_proxy_running"] is True
+
+
+def test_tuning_record_is_reported_under_environment(copy_tree):
+    root = copy_tree("linux-4.19")
+    facts, _w = gather(root)
+    assert facts["environment"]["tuning_record"] is None
+    record = root / "etc/ansible/facts.d/netfilter_conntrack.fact"
+    record.parent.mkdir(parents=True)
+    record.write_text('{"schema_version": 1, "original": {"nf_conntrack_max": 262144}}\n')
+    facts, _w = gather(root)
+    assert facts["environment"]["tuning_record"]["original"] == {"nf_conntrack_max": 262144}
+    record.write_text("[1]")
+    facts, warnings = gather(root)
+    assert facts["environment"]["tuning_record"] is None
+    assert any("tuning record ignored" in w for w in warnings)

@@ -429,3 +429,117 @@ def test_skip_reason_names_the_trees_kernel_release(tmp_path):
     root = make_host(tmp_path)
     b = apply(root, {"nf_conntrack_dccp_loose": 1, "nf_conntrack_udp_timeout": 15})[1]
     assert b.result()["skipped_keys"]["nf_conntrack_dccp_loose"] == "not present in this kernel (6.18.0-test)"
+
+
+RECORD = "/etc/ansible/facts.d/netfilter_conntrack.fact"
+
+
+def read_record(root):
+    import json
+    return json.loads((root / RECORD.lstrip("/")).read_text())
+
+
+def test_record_keeps_originals_from_the_first_run_and_is_written_like_the_role_did(tmp_path):
+    import json
+    root = make_host(tmp_path)
+    clock = iter(["2026-11-21T06:00:00Z", "2026-11-21T07:00:00Z", "2026-11-21T08:00:00Z"])
+    changed, b = apply(root, {"nf_conntrack_max": 393728, "nf_conntrack_buckets": 100000},
+                       record_file=RECORD, record_pressure_entries=262145, now=lambda: next(clock))
+    assert changed
+    rec = read_record(root)
+    assert rec == {
+        "schema_version": 1, "original": {"nf_conntrack_max": 262144, "nf_conntrack_buckets": 65536},
+        "recorded_at": "2026-11-21T06:00:00Z", "applied": {"nf_conntrack_max": 393728, "nf_conntrack_buckets": 100000},
+        "applied_at": "2026-11-21T06:00:00Z", "pressure_entries": 262145,
+        "files": {"sysctl": DROPIN, "modprobe": writing.DEFAULT_MODPROBE_FILE,
+                  "modules_load": writing.DEFAULT_MODULES_LOAD_FILE, "udev_rule": writing.DEFAULT_UDEV_RULE_FILE}}
+    # Byte-identical to the role's former to_nice_json(sort_keys=true), so old records compare equal.
+    assert (root / RECORD.lstrip("/")).read_text() == json.dumps(rec, indent=4, sort_keys=True) + "\n"
+    assert b.result()["record"]["changed"] is True
+
+    # Rerun: nothing to change, the record is not rewritten (changed=0).
+    mtime = os.stat(str(root / RECORD.lstrip("/"))).st_mtime_ns
+    changed, b = apply(root, {"nf_conntrack_max": 393728, "nf_conntrack_buckets": 100000},
+                       record_file=RECORD, now=lambda: next(clock))
+    assert not changed
+    assert os.stat(str(root / RECORD.lstrip("/"))).st_mtime_ns == mtime
+    assert b.result()["record"]["content"]["pressure_entries"] == 262145, "kept when not passed again"
+
+    # A new value: originals stay those of the first run, applied and applied_at move.
+    changed, _b = apply(root, {"nf_conntrack_max": 524288, "nf_conntrack_udp_timeout": 15},
+                        record_file=RECORD, now=lambda: next(clock))
+    rec = read_record(root)
+    assert changed
+    assert rec["original"] == {"nf_conntrack_max": 262144, "nf_conntrack_buckets": 65536,
+                               "nf_conntrack_udp_timeout": 30}
+    assert rec["recorded_at"] == "2026-11-21T06:00:00Z"
+    assert rec["applied"] == {"nf_conntrack_max": 524288, "nf_conntrack_udp_timeout": 15}
+    assert rec["applied_at"] == "2026-11-21T08:00:00Z"  # the clock ticks once per run
+
+
+def test_record_in_check_mode_is_predicted_shown_in_diff_and_not_written(tmp_path):
+    root = make_host(tmp_path)
+    b = backend(root, {"nf_conntrack_max": 393728}, record_file=RECORD)
+    b.validate()
+    b.plan()
+    assert b.needs_change()
+    assert not (root / RECORD.lstrip("/")).exists()
+    assert b.result()["record"]["content"]["original"] == {"nf_conntrack_max": 262144}
+    diffs = [d for d in b.diff() if d["after_header"] == RECORD]
+    assert len(diffs) == 1 and '"nf_conntrack_max": 393728' in diffs[0]["after"]
+    assert diffs[0]["before_header"] == RECORD + " (absent)"
+
+
+def test_record_alone_counts_as_a_change(tmp_path):
+    root = make_host(tmp_path)
+    apply(root, {"nf_conntrack_max": 393728})
+    changed, _b = apply(root, {"nf_conntrack_max": 393728}, record_file=RECORD)
+    assert changed, "the runtime and drop-in are in place, but the record was missing"
+    assert read_record(root)["original"] == {"nf_conntrack_max": 393728}
+
+
+def test_record_is_written_first_and_put_back_when_a_write_fails(tmp_path):
+    root = make_host(tmp_path)
+    b = backend(root, {"nf_conntrack_max": 1048576, "nf_conntrack_udp_timeout": 15}, record_file=RECORD)
+    b.validate()
+    b.plan()
+    real_write = b._write_runtime
+    seen = []
+
+    def write(key, value):
+        seen.append((root / RECORD.lstrip("/")).exists())
+        if key == "nf_conntrack_udp_timeout":
+            raise OSError(22, "Invalid argument")
+        real_write(key, value)
+
+    b._write_runtime = write
+    before = snapshot(root)
+    with pytest.raises(ApplyError, match="rolled back"):
+        b.apply()
+    assert seen[0] is True, "the record must be on disk before the first runtime write"
+    assert snapshot(root) == before, "the record goes away again with the failed run"
+
+
+def test_record_removed_with_state_absent_and_a_bad_record_is_replaced(tmp_path):
+    root = make_host(tmp_path)
+    path = root / RECORD.lstrip("/")
+    path.parent.mkdir(parents=True)
+    path.write_text("not json")
+    changed, b = apply(root, {"nf_conntrack_max": 393728}, record_file=RECORD)
+    assert changed and any("not a JSON object" in w for w in b.warnings)
+    assert read_record(root)["original"] == {"nf_conntrack_max": 262144}
+    changed, b = apply(root, {}, state="absent", record_file=RECORD)
+    assert changed and not path.exists()
+    assert b.result()["record"] == {"path": RECORD, "changed": True, "state": "absent", "content": None}
+
+
+def test_read_back_holds_the_kernel_values_after_the_write(tmp_path):
+    root = make_host(tmp_path)
+    _changed, b = apply(root, {"nf_conntrack_max": 393728, "nf_conntrack_buckets": 100000})
+    assert b.result()["read_back"] == {"nf_conntrack_max": 393728, "nf_conntrack_buckets": 100352}
+    assert "record" not in b.result()
+
+
+def test_relative_record_file_is_refused(tmp_path):
+    with pytest.raises(SettingsError, match="record_file"):
+        backend(make_host(tmp_path), {"nf_conntrack_max": 393728}, record_file="facts.d/x.fact").validate()
