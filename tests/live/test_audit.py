@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 from support.ansible import run_playbook
-from support.kernel import TRACKING_RULESET, read_value, run, write_value
+from support.kernel import TRACKING_RULESET, EnteredNetns, read_value, run, write_value
 from support.traffic import UDP_FILL_RULESET, udp_fill
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -43,39 +43,6 @@ def _collections_path():
         import ansible_collections.netfilter.conntrack as ours  # the checkout, via conftest
         paths = [os.path.dirname(os.path.dirname(os.path.dirname(list(ours.__path__)[0])))]
     return os.pathsep.join(paths + [_script("test-collections")])
-
-
-class ContainerNet(object):
-    """A container's network namespace, driven from the host (nsenter), for support.traffic."""
-
-    def __init__(self, pid):
-        self.prefix = ["nsenter", "--net=/proc/%d/ns/net" % pid]
-        self._procs = []
-
-    def argv(self, cmd):
-        return self.prefix + list(cmd)
-
-    def popen(self, cmd, **kwargs):
-        import subprocess
-        proc = subprocess.Popen(self.argv(cmd), **kwargs)
-        self._procs.append(proc)
-        return proc
-
-    def nft(self, ruleset):
-        return run(self.argv(["nft", "-f", "-"]), input=ruleset)
-
-    def sysctl(self, key, value):
-        run(self.argv(["sh", "-c", 'printf "%s\\n" "$1" > /proc/sys/net/netfilter/$2', "sysctl",
-                       str(value), key]))
-
-    def count(self):
-        return int(run(self.argv(["conntrack", "-C"])).stdout.strip())
-
-    def close(self):
-        for proc in self._procs:
-            if proc.poll() is None:
-                proc.kill()  # only what this object started, by PID
-            proc.wait()
 
 
 @pytest.fixture
@@ -105,7 +72,7 @@ def fleet(podman_env, global_sysctls):
         write_value("nf_conntrack_max", SMALL_MAX)
         for kind, name in names.items():
             pid = int(podman("inspect", "-f", "{{.State.Pid}}", name).stdout.strip())
-            net = ContainerNet(pid)
+            net = EnteredNetns(pid)
             nets.append(net)
             net.nft(TRACKING_RULESET if kind == "ok" else UDP_FILL_RULESET)
             if kind in FILL:

@@ -102,31 +102,14 @@ table inet nctest {
 """
 
 
-class Netns(object):
-    """A network namespace that the test made, deleted on exit with every process started in it."""
+class _Namespace(object):
+    """Commands and processes run inside one network namespace; subclasses say how to enter it."""
 
-    def __init__(self, prefix="nct", track=True, ruleset=None):
-        self.name = "%s-%d-%d" % (prefix, os.getpid(), next(_counter))
-        self.track = track
-        self.ruleset = ruleset
+    def __init__(self):
         self._procs = []
 
-    def __enter__(self):
-        run(["ip", "netns", "add", self.name])
-        try:
-            self.exec(["ip", "link", "set", "lo", "up"])
-            if self.track or self.ruleset:
-                self.nft(self.ruleset or TRACKING_RULESET)
-        except Exception:
-            self.delete()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.delete()
-
     def argv(self, cmd):
-        return ["ip", "netns", "exec", self.name] + list(cmd)
+        raise NotImplementedError
 
     def exec(self, cmd, check=True, **kwargs):
         return run(self.argv(cmd), check=check, **kwargs)
@@ -153,7 +136,7 @@ class Netns(object):
         """The oracle's count for this namespace: conntrack -C."""
         return int(self.conntrack("-C").stdout.strip())
 
-    def delete(self):
+    def stop_processes(self):
         for proc in self._procs:
             if proc.poll() is None:
                 proc.kill()  # only processes this object started, by their PID
@@ -162,4 +145,51 @@ class Netns(object):
             except subprocess.TimeoutExpired:
                 pass
         self._procs = []
+
+
+class Netns(_Namespace):
+    """A network namespace that the test made, deleted on exit with every process started in it."""
+
+    def __init__(self, prefix="nct", track=True, ruleset=None):
+        super(Netns, self).__init__()
+        self.name = "%s-%d-%d" % (prefix, os.getpid(), next(_counter))
+        self.track = track
+        self.ruleset = ruleset
+
+    def __enter__(self):
+        run(["ip", "netns", "add", self.name])
+        try:
+            self.exec(["ip", "link", "set", "lo", "up"])
+            if self.track or self.ruleset:
+                self.nft(self.ruleset or TRACKING_RULESET)
+        except Exception:
+            self.delete()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.delete()
+
+    def argv(self, cmd):
+        return ["ip", "netns", "exec", self.name] + list(cmd)
+
+    def delete(self):
+        self.stop_processes()
         run(["ip", "netns", "del", self.name], check=False)
+
+
+class EnteredNetns(_Namespace):
+    """The network namespace of a process we started (a container), entered with nsenter.
+
+    The namespace belongs to its process; close() ends only what this object started.
+    """
+
+    def __init__(self, pid):
+        super(EnteredNetns, self).__init__()
+        self.prefix = ["nsenter", "--net=/proc/%d/ns/net" % pid]
+
+    def argv(self, cmd):
+        return self.prefix + list(cmd)
+
+    def close(self):
+        self.stop_processes()
