@@ -20,7 +20,8 @@ nc_apt() {
         log "apt-get install ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # With recommends: the set this project is tested with (podman and chromium lean on them).
+        apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
 }
 
