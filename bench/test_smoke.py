@@ -9,20 +9,11 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _paths  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 import bench  # noqa: E402  pylint: disable=wrong-import-position
-import common  # noqa: E402  pylint: disable=wrong-import-position
 import model  # noqa: E402  pylint: disable=wrong-import-position
 from lab import Lab, run_ab  # noqa: E402  pylint: disable=wrong-import-position
-
-ROLE_TASKS = os.path.join(common.ROOT, "roles", "tune", "tasks", "main.yml")
-
-
-def _tune_ready():
-    return os.path.exists(ROLE_TASKS) and model.available()
 
 
 def _namespaces():
@@ -62,7 +53,7 @@ def test_lab_tracks_only_through_the_dnat_and_leaves_nothing_behind():
 
 def test_b1_replays_the_case_study_broken_state_and_restores_the_machine(tmp_path):
     import b1_seed
-    result = b1_seed.run(tune=_tune_ready(), **_kwargs("b1", tmp_path))
+    result = b1_seed.run(tune=True, **_kwargs("b1", tmp_path))
     assert _json(tmp_path, "b1")["broken_completed"] == result["broken_completed"]
     # The case study: with max 1000 the table fills, the kernel drops, ab gives up.
     assert result["broken_completed"] < bench.SMOKE["b1"]["broken_requests"]
@@ -71,9 +62,9 @@ def test_b1_replays_the_case_study_broken_state_and_restores_the_machine(tmp_pat
     assert result["phases"]["ceiling"][0]["complete_requests"] == bench.SMOKE["b1"]["requests"]
     assert result["ceiling_drops"] == 0
     assert result["goals"]["machine_values_restored"]
-    if _tune_ready():
-        assert result["tuned_drops"] == 0
-        assert result["tuned_values"]["nf_conntrack_max"] > b1_seed.BROKEN_MAX
+    # The tuned phase always runs: the role and the sizing code are part of this checkout.
+    assert result["tuned_drops"] == 0
+    assert result["tuned_values"]["nf_conntrack_max"] > b1_seed.BROKEN_MAX
 
 
 def test_b2_walk_reads_the_whole_table_and_agrees_with_conntrack(tmp_path):
@@ -99,19 +90,17 @@ def test_b4_measures_slab_growth_and_little_steady_state(tmp_path):
     assert little["pacer"]["failed"] == 0
     expected = little["pacer"]["achieved_rate_per_second"] * little["time_wait_seconds"]
     assert 0.5 * expected <= little["observed_steady_entries"] <= 1.5 * expected
-    if model.available():
-        assert row["predicted"]["entries_bytes"] > 0 and little["predicted"]["entries"] > 0
+    assert model.available(), "the sizing code must be on the collections path"
+    assert row["predicted"]["entries_bytes"] > 0 and little["predicted"]["entries"] > 0
 
 
-@pytest.mark.skipif(not os.path.exists(ROLE_TASKS), reason="the tune role has not landed in this checkout")
 def test_b3_both_rollouts_apply_the_keys_on_podman_hosts(tmp_path):
     import b3_fleet
     result = b3_fleet.run(**_kwargs("b3", tmp_path))
     assert result["goals"]["anchor_first_run_ok"]
     assert result["anchor"]["second"]["changed"] == 0
-    if model.available():
-        assert result["goals"]["tune_first_run_ok"]
-        assert result["goals"]["tune_second_run_changed_0"]
+    assert result["goals"]["tune_first_run_ok"]
+    assert result["goals"]["tune_second_run_changed_0"]
     out = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], stdout=subprocess.PIPE,
                          universal_newlines=True, check=True).stdout
     assert "ncbench-%d-" % os.getpid() not in out
