@@ -167,6 +167,14 @@ options:
         sample (O(sample_seconds)) that shows drops now.
     type: bool
     default: true
+  force:
+    description:
+      - Accept a recommended C(nf_conntrack_max) below the entries in the table now, which happens when
+        O(memory_budget) caps it. Without it such a recommendation fails with the reason, so that nothing
+        applies a max that would drop new flows at once.
+    type: bool
+    default: false
+    version_added: 0.2.0
   table:
     description:
       - When reading the host, also walk the table so that the TIME_WAIT count gives the observed close rate.
@@ -310,7 +318,7 @@ from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack imp
 INPUTS = ("profile", "peak_entries", "tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second",
           "udp_duration_seconds", "udp_stream_share", "other_new_per_second", "headroom", "memory_budget",
           "target_chain_depth", "timeouts", "mem_total_bytes", "entry_bytes", "cpu_count", "namespaces",
-          "extensions", "pressure_since_boot")
+          "extensions", "pressure_since_boot", "force")
 
 
 def main():
@@ -337,6 +345,7 @@ def main():
             namespaces=dict(type="int", default=1),
             extensions=dict(type="dict", options=ext),
             pressure_since_boot=dict(type="bool", default=True),
+            force=dict(type="bool", default=False),
             table=dict(type="bool", default=True),
             table_limit=dict(type="int"),
             sample_seconds=dict(type="float", default=0),

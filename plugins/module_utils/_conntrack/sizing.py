@@ -153,8 +153,30 @@ KMALLOC_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024)
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
+# Upper bounds of the inputs. Above them a figure is a typo, not a load (and 1e308 x a
+# lifetime would overflow to infinity).
+RATE_MAX_PER_SECOND = 1e9
+DURATION_MAX_SECONDS = 365 * 86400
+ENTRY_BYTES_MAX = 65536
+CPU_COUNT_MAX = 65536
+NAMESPACES_MAX = 1 << 20
+PAGE_SIZE_MAX = 1 << 20
+MEM_TOTAL_MAX = 1 << 56
+HEADROOM_MAX = 100.0
+CHAIN_DEPTH_MAX = 64.0
+
+
 class SizingError(ValueError):
-    """Bad input for the sizing model; the message says which and why."""
+    """Bad input for the sizing model; the message says which and why.
+
+    ``option`` is the input's name and ``value`` what was given, so that callers (the
+    role's input check) can name their own variable instead.
+    """
+
+    def __init__(self, message, option=None, value=None):
+        ValueError.__init__(self, message)
+        self.option = option
+        self.value = value
 
 
 # --- small helpers -----------------------------------------------------------
@@ -165,73 +187,98 @@ def kernel_key(name):
     return name if name.startswith(PREFIX) else PREFIX + name
 
 
-def number(name, value, minimum=0.0, integer=False, allow_none=True):
-    """A finite number >= minimum, or a SizingError naming the input."""
+def number(name, value, minimum=0.0, integer=False, allow_none=True, maximum=None):
+    """A finite number in [minimum, maximum], or a SizingError naming the input, the value and the range."""
     if value is None or value == "":
         if allow_none:
             return None
-        raise SizingError("%s is required" % name)
+        raise SizingError("%s is required" % name, name, value)
+    accepted = ">= %s" % _fmt(minimum) if maximum is None else ">= %s and <= %s" % (_fmt(minimum), _fmt(maximum))
     if isinstance(value, bool):
-        raise SizingError("%s must be a number, got %r" % (name, value))
+        raise SizingError("%s must be a number %s, got %r" % (name, accepted, value), name, value)
     try:
         num = float(value)
-    except (TypeError, ValueError):
-        raise SizingError("%s must be a number, got %r" % (name, value))
+    except (TypeError, ValueError, OverflowError):
+        raise SizingError("%s must be a number %s, got %r" % (name, accepted, value), name, value)
     if math.isnan(num) or math.isinf(num):
-        raise SizingError("%s must be a finite number, got %r" % (name, value))
-    if num < minimum:
-        raise SizingError("%s must be >= %s, got %r" % (name, _fmt(minimum), value))
+        raise SizingError("%s must be a finite number %s, got %r" % (name, accepted, value), name, value)
+    if num < minimum or (maximum is not None and num > maximum):
+        raise SizingError("%s must be %s, got %r" % (name, accepted, value), name, value)
     if integer:
         if num != int(num):
-            raise SizingError("%s must be a whole number, got %r" % (name, value))
+            raise SizingError("%s must be a whole number %s, got %r" % (name, accepted, value), name, value)
         return int(num)
     return num
 
 
 def _fmt(num):
-    return str(int(num)) if float(num).is_integer() else str(num)
+    if float(num).is_integer() and abs(num) < 1e15:
+        return str(int(num))
+    return "%g" % num
 
 
-def parse_size(value, name="size"):
+def parse_size(value, name="size", maximum=MEM_TOTAL_MAX):
     """Bytes from 123, "512MiB", "2G", "16GiB" (K/M/G/T are binary, like ansible's human_to_bytes)."""
     if isinstance(value, bool):
-        raise SizingError("%s must be a size such as 2GiB, got %r" % (name, value))
+        raise SizingError("%s must be a size such as 2GiB, got %r" % (name, value), name, value)
     if isinstance(value, (int, float)):
-        return number(name, value, integer=True, allow_none=False)
+        return number(name, value, integer=True, allow_none=False, maximum=maximum)
     m = re.match(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtKMGT]?)(?:i?[bB])?\s*$", str(value))
     if not m:
-        raise SizingError("%s must be a size such as 2GiB or 512MiB, got %r" % (name, value))
-    return int(float(m.group(1)) * UNITS[m.group(2).lower()])
+        raise SizingError("%s must be a size such as 2GiB or 512MiB, got %r" % (name, value), name, value)
+    size = int(float(m.group(1)) * UNITS[m.group(2).lower()])
+    if size > maximum:
+        raise SizingError("%s must be at most %s, got %r" % (name, human_bytes(maximum), value), name, value)
+    return size
 
 
-def parse_budget(value, mem_total_bytes):
-    """(budget_bytes, how) from a fraction (0.05), a percent ("5%") or a size ("2GiB")."""
+def budget_parts(value):
+    """(fraction, None) or (None, bytes) from a memory_budget, checked without knowing the RAM."""
     if value is None:
         value = DEFAULT_MEMORY_BUDGET
     fraction = None
     text = str(value).strip()
+    accepted = "a share of RAM above 0 and at most 100% (10%, 0.1) or a size (512MiB, 2GiB)"
     if not isinstance(value, bool) and text.endswith("%"):
-        pct = number("memory_budget", text[:-1], allow_none=False)
+        try:
+            pct = number("memory_budget", text[:-1], allow_none=False)
+        except SizingError:
+            raise SizingError("memory_budget must be %s, got %r" % (accepted, value), "memory_budget", value)
         fraction = pct / 100.0
     elif isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and value <= 1):
-        fraction = number("memory_budget", value, allow_none=False)
+        try:
+            fraction = number("memory_budget", value, allow_none=False)
+        except SizingError:
+            raise SizingError("memory_budget must be %s, got %r" % (accepted, value), "memory_budget", value)
     elif re.match(r"^\s*[0-9]*\.?[0-9]+\s*$", text) and float(text) <= 1:
         fraction = float(text)
     if fraction is not None:
         if fraction <= 0:
-            raise SizingError("memory_budget must be above 0, got %r" % (value,))
+            raise SizingError("memory_budget must be above 0 (%s), got %r" % (accepted, value), "memory_budget", value)
         if fraction > 1:
-            raise SizingError("memory_budget %r is above the RAM (more than 100%%)" % (value,))
+            raise SizingError("memory_budget %r is above the RAM (more than 100%%); give %s" % (value, accepted),
+                              "memory_budget", value)
+        return fraction, None
+    try:
+        budget = parse_size(value, "memory_budget")
+    except SizingError:
+        raise SizingError("memory_budget must be %s, got %r" % (accepted, value), "memory_budget", value)
+    if budget <= 0:
+        raise SizingError("memory_budget must be above 0 (%s), got %r" % (accepted, value), "memory_budget", value)
+    return None, budget
+
+
+def parse_budget(value, mem_total_bytes):
+    """(budget_bytes, how) from a fraction (0.05), a percent ("5%") or a size ("2GiB")."""
+    fraction, budget = budget_parts(value)
+    if fraction is not None:
         if mem_total_bytes is None:
             raise SizingError("memory_budget %r is a share of RAM, but the RAM is unknown: pass mem_total_bytes"
-                              % (value,))
+                              % (value,), "memory_budget", value)
         return int(mem_total_bytes * fraction), "%s of RAM" % _percent(fraction)
-    budget = parse_size(value, "memory_budget")
-    if budget <= 0:
-        raise SizingError("memory_budget must be above 0, got %r" % (value,))
     if mem_total_bytes is not None and budget > mem_total_bytes:
         raise SizingError("memory_budget %r (%s) is above the RAM (%s)"
-                          % (value, human_bytes(budget), human_bytes(mem_total_bytes)))
+                          % (value, human_bytes(budget), human_bytes(mem_total_bytes)), "memory_budget", value)
     return budget, human_bytes(budget)
 
 
@@ -390,77 +437,103 @@ def rate_entries(load, timeouts):
 
 def _validate_timeouts(overrides):
     out = {}
+    if not isinstance(overrides or {}, dict):
+        raise SizingError("timeouts must be a dict of timeout names to seconds, such as {tcp_timeout_time_wait: 60},"
+                          " got %r" % (overrides,), "timeouts", overrides)
     for name, value in (overrides or {}).items():
         key = kernel_key(name)
         if key not in KERNEL_TIMEOUTS:
-            raise SizingError("unknown timeout %r; known: %s" % (name, ", ".join(sorted(KERNEL_TIMEOUTS))))
-        seconds = number(key, value, minimum=0, integer=True, allow_none=False)
+            raise SizingError("unknown timeout %r; known: %s" % (name, ", ".join(sorted(KERNEL_TIMEOUTS))),
+                              "timeouts", name)
+        floor = max(1, UNSAFE_FLOOR_SECONDS.get(key, 1))
+        try:
+            seconds = number(key, value, minimum=0, integer=True, allow_none=False)
+        except SizingError as exc:
+            raise SizingError("%s (seconds, %d..%d)" % (exc, floor, TIMEOUT_MAX_SECONDS), "timeouts." + name, value)
         if seconds < 1 or seconds > TIMEOUT_MAX_SECONDS:
             raise SizingError("%s=%s is outside the range the kernel accepts (1..%d seconds)"
-                              % (key, value, TIMEOUT_MAX_SECONDS))
-        floor = UNSAFE_FLOOR_SECONDS.get(key, 1)
+                              % (key, value, TIMEOUT_MAX_SECONDS), "timeouts." + name, value)
         if seconds < floor:
             raise SizingError("%s=%s is below the safe floor of %d seconds: live flows would lose their entries"
-                              % (key, value, floor))
+                              " (accepted: %d..%d)" % (key, value, floor, floor, TIMEOUT_MAX_SECONDS),
+                              "timeouts." + name, value)
         out[key] = seconds
     return out
 
 
+INPUTS = ("profile", "peak_entries", "tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second",
+          "udp_duration_seconds", "udp_stream_share", "other_new_per_second", "headroom", "memory_budget",
+          "target_chain_depth", "timeouts", "mem_total_bytes", "entry_bytes", "cpu_count", "namespaces",
+          "extensions", "page_size_bytes", "pressure_since_boot", "force")
+
+
 def _validate(inputs):
-    known = ("profile", "peak_entries", "tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second",
-             "udp_duration_seconds", "udp_stream_share", "other_new_per_second", "headroom", "memory_budget",
-             "target_chain_depth", "timeouts", "mem_total_bytes", "entry_bytes", "cpu_count", "namespaces",
-             "extensions", "page_size_bytes", "pressure_since_boot")
-    unknown = sorted(set(inputs) - set(known))
+    unknown = sorted(set(inputs) - set(INPUTS))
     if unknown:
-        raise SizingError("unknown inputs: %s" % ", ".join(unknown))
+        raise SizingError("unknown inputs: %s; known: %s" % (", ".join(unknown), ", ".join(INPUTS)),
+                          unknown[0], inputs[unknown[0]])
     profile = inputs.get("profile") or "default"
     if profile not in PROFILES:
-        raise SizingError("unknown profile %r; known: %s" % (profile, ", ".join(sorted(PROFILES))))
+        raise SizingError("unknown profile %r; known: %s" % (profile, ", ".join(sorted(PROFILES))), "profile", profile)
     v = {"profile": profile}
-    v["peak_entries"] = number("peak_entries", inputs.get("peak_entries"), integer=True)
+    v["peak_entries"] = number("peak_entries", inputs.get("peak_entries"), integer=True, maximum=INT_MAX)
     for key in ("tcp_new_per_second", "udp_new_per_second", "other_new_per_second"):
-        v[key] = number(key, inputs.get(key))
-    v["tcp_duration_seconds"] = number("tcp_duration_seconds", inputs.get("tcp_duration_seconds")) or 0.0
-    v["udp_duration_seconds"] = number("udp_duration_seconds", inputs.get("udp_duration_seconds")) or 0.0
-    share = number("udp_stream_share", inputs.get("udp_stream_share"))
-    if share is not None and share > 1:
-        raise SizingError("udp_stream_share is a fraction between 0 and 1, got %r" % inputs.get("udp_stream_share"))
-    v["udp_stream_share"] = share or 0.0
+        v[key] = number(key, inputs.get(key), maximum=RATE_MAX_PER_SECOND)
+    for key in ("tcp_duration_seconds", "udp_duration_seconds"):
+        v[key] = number(key, inputs.get(key), maximum=DURATION_MAX_SECONDS) or 0.0
+    v["udp_stream_share"] = number("udp_stream_share", inputs.get("udp_stream_share"), maximum=1) or 0.0
     headroom = inputs.get("headroom")
     if headroom is None:
         headroom = DEFAULT_HEADROOM
-    headroom = number("headroom", headroom, allow_none=False)
-    if headroom < 1:
-        raise SizingError("headroom must be >= 1 (1.5 means 50%% above the need), got %r" % inputs.get("headroom"))
-    if headroom > 100:
-        raise SizingError("headroom must be <= 100, got %r" % inputs.get("headroom"))
-    v["headroom"] = headroom
+    try:
+        v["headroom"] = number("headroom", headroom, minimum=1, maximum=HEADROOM_MAX, allow_none=False)
+    except SizingError as exc:
+        raise SizingError("%s (1.5 means 50%% above the need)" % exc, "headroom", headroom)
     depth = inputs.get("target_chain_depth")
-    depth = DEFAULT_TARGET_CHAIN_DEPTH if depth is None else number("target_chain_depth", depth, allow_none=False)
-    if depth <= 0 or depth > 64:
-        raise SizingError("target_chain_depth must be above 0 and at most 64, got %r" % inputs.get("target_chain_depth"))
+    depth = DEFAULT_TARGET_CHAIN_DEPTH if depth is None else number("target_chain_depth", depth, allow_none=False,
+                                                                     maximum=CHAIN_DEPTH_MAX)
+    if depth <= 0:
+        raise SizingError("target_chain_depth must be above 0 and at most %s, got %r"
+                          % (_fmt(CHAIN_DEPTH_MAX), inputs.get("target_chain_depth")),
+                          "target_chain_depth", inputs.get("target_chain_depth"))
     v["target_chain_depth"] = depth
     v["timeouts"] = _validate_timeouts(inputs.get("timeouts"))
     mem = inputs.get("mem_total_bytes")
     v["mem_total_bytes"] = None if mem in (None, "") else parse_size(mem, "mem_total_bytes")
     if v["mem_total_bytes"] is not None and v["mem_total_bytes"] < (16 << 20):
-        raise SizingError("mem_total_bytes=%r is below 16 MiB; give the machine's RAM, e.g. 16GiB" % (mem,))
-    v["entry_bytes"] = number("entry_bytes", inputs.get("entry_bytes"), minimum=1, integer=True)
-    v["cpu_count"] = number("cpu_count", inputs.get("cpu_count"), minimum=1, integer=True)
-    v["namespaces"] = number("namespaces", inputs.get("namespaces"), minimum=1, integer=True) or 1
-    v["page_size_bytes"] = number("page_size_bytes", inputs.get("page_size_bytes"), minimum=512, integer=True)
+        raise SizingError("mem_total_bytes=%r is below 16 MiB; give the machine's RAM, e.g. 16GiB" % (mem,),
+                          "mem_total_bytes", mem)
+    v["entry_bytes"] = number("entry_bytes", inputs.get("entry_bytes"), minimum=1, integer=True,
+                              maximum=ENTRY_BYTES_MAX)
+    v["cpu_count"] = number("cpu_count", inputs.get("cpu_count"), minimum=1, integer=True, maximum=CPU_COUNT_MAX)
+    v["namespaces"] = number("namespaces", inputs.get("namespaces"), minimum=1, integer=True,
+                             maximum=NAMESPACES_MAX) or 1
+    v["page_size_bytes"] = number("page_size_bytes", inputs.get("page_size_bytes"), minimum=512, integer=True,
+                                  maximum=PAGE_SIZE_MAX)
     ext = inputs.get("extensions") or {}
     if not isinstance(ext, dict):
-        raise SizingError("extensions must be a dict such as {nat: true, acct: false}")
+        raise SizingError("extensions must be a dict such as {nat: true, acct: false}, got %r" % (ext,),
+                          "extensions", ext)
     bad = sorted(set(ext) - set(EXTENSION_BYTES))
     if bad:
-        raise SizingError("unknown extensions %s; known: %s" % (", ".join(bad), ", ".join(sorted(EXTENSION_BYTES))))
+        raise SizingError("unknown extensions %s; known: %s" % (", ".join(bad), ", ".join(sorted(EXTENSION_BYTES))),
+                          "extensions", bad[0])
     v["extensions"] = dict((k, bool(val)) for k, val in ext.items() if val is not None)
     v["memory_budget"] = inputs.get("memory_budget")
+    if v["memory_budget"] is not None:
+        budget_parts(v["memory_budget"])
     since_boot = inputs.get("pressure_since_boot")
     v["pressure_since_boot"] = True if since_boot is None else bool(since_boot)
+    v["force"] = bool(inputs.get("force"))
     return v
+
+
+def validate_inputs(**inputs):
+    """Check recommend's inputs without facts (no RAM known): the role's pre-flight check.
+
+    Raises the SizingError that recommend() would raise for the same values.
+    """
+    _validate(inputs)
 
 
 def unwrap_facts(facts):
@@ -746,8 +819,16 @@ def recommend(facts=None, **inputs):
         if current_max == 0:
             warnings.append("nf_conntrack_max is 0: the table is unlimited and only RAM bounds it")
         if count and new_max < count:
+            # Applying it would drop new flows at once: only on purpose.
+            if not v["force"]:
+                why = ("capped by the memory budget of %s; raise memory_budget" % budget_how if capped
+                       else "the most the kernel can hold at chain depth %s" % _fmt(depth))
+                raise SizingError(
+                    "the recommended nf_conntrack_max %d (%s) is below the %d entries in the table now: new flows"
+                    " would be dropped until the count falls under it. Pass force=true to accept it"
+                    % (new_max, why, count), "force", v["force"])
             warnings.append("the recommended max %d is below the current count %d: new flows would be dropped"
-                            " until the count falls under it" % (new_max, count))
+                            " until the count falls under it (force=true)" % (new_max, count))
 
     summary = _summary(planning, verdict, settings, memory, rate_parts, needed, driver)
     return {

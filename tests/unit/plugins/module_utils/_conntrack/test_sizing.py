@@ -269,11 +269,61 @@ def test_oversized_when_a_full_table_would_blow_the_budget():
     assert rec["settings"]["nf_conntrack_max"] == 262144
 
 
-def test_a_capped_max_below_the_current_count_is_a_warning():
+def test_a_budget_that_cuts_max_below_the_live_count_needs_force():
     facts = full_host(count=200000, max_entries=262144)
-    rec = recommend(facts, memory_budget="16MiB")
+    with pytest.raises(SizingError) as info:
+        recommend(facts, memory_budget="16MiB")
+    assert "below the 200000 entries in the table now" in str(info.value)
+    assert "force=true" in str(info.value) and "memory budget" in str(info.value)
+    assert info.value.option == "force"
+
+
+def test_a_capped_max_below_the_current_count_is_a_warning_with_force():
+    facts = full_host(count=200000, max_entries=262144)
+    rec = recommend(facts, memory_budget="16MiB", force=True)
     assert rec["settings"]["nf_conntrack_max"] < 200000
     assert any("below the current count 200000" in w for w in rec["warnings"])
+
+
+@pytest.mark.parametrize("option, value, accepted", [
+    ("tcp_new_per_second", 1e308, "<= 1000000000"),
+    ("tcp_new_per_second", float("inf"), "finite"),
+    ("udp_duration_seconds", 1e300, "<= 31536000"),
+    ("peak_entries", 1e12, "<= 2147483647"),
+    ("peak_entries", -1, ">= 0"),
+    ("headroom", 0, ">= 1 and <= 100"),
+    ("headroom", 1e9, ">= 1 and <= 100"),
+    ("target_chain_depth", 1e6, "<= 64"),
+    ("entry_bytes", 10 ** 9, "<= 65536"),
+    ("cpu_count", 0, ">= 1"),
+    ("mem_total_bytes", 1e300, "<= "),
+    ("memory_budget", "lots", "a share of RAM above 0 and at most 100%"),
+    ("memory_budget", "0%", "above 0"),
+])
+def test_absurd_numbers_are_refused_naming_the_option_the_value_and_the_range(option, value, accepted):
+    inputs = {"peak_entries": 10}
+    inputs[option] = value
+    with pytest.raises(SizingError) as info:
+        recommend(None, **inputs)
+    message = str(info.value)
+    assert option in message and accepted in message, message
+    assert repr(value) in message or str(value) in message, message
+    assert info.value.option == option
+
+
+def test_validate_inputs_refuses_what_recommend_refuses_without_facts():
+    with pytest.raises(SizingError) as info:
+        sizing.validate_inputs(tcp_new_per_second=1e308)
+    assert info.value.option == "tcp_new_per_second" and info.value.value == 1e308
+    # A share of RAM is fine before the RAM is known.
+    sizing.validate_inputs(memory_budget="5%", headroom="2", peak_entries="100")
+
+
+def test_a_bad_timeout_names_the_key_and_the_accepted_seconds():
+    with pytest.raises(SizingError) as info:
+        sizing.validate_inputs(timeouts={"tcp_timeout_time_wait": 5})
+    assert info.value.option == "timeouts.tcp_timeout_time_wait"
+    assert "30..2147483" in str(info.value)
 
 
 def test_planning_is_not_judged():
