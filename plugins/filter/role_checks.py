@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) netfilter.conntrack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller-side checks of the roles' inputs, run before any module call on a host."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import difflib
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.six import string_types
+
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
+
+# The recommend inputs a role's ``*_rates`` dict may hold.
+RATE_KEYS = ("tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second", "udp_duration_seconds",
+             "udp_stream_share", "other_new_per_second")
+
+
+def _spec_names(spec):
+    """Every option of every entry point of a role's argument_specs."""
+    if not isinstance(spec, dict):
+        raise AnsibleFilterError("role_variable_errors: spec must be the parsed meta/argument_specs.yml")
+    entry_points = spec.get("argument_specs", spec)
+    names = set()
+    for entry in (entry_points or {}).values():
+        names.update(((entry or {}).get("options") or {}).keys())
+    return names
+
+
+def role_variable_errors(names, spec, allowed=None):
+    """One sentence per variable in names that the role does not know, naming the closest known one.
+
+    ``names`` are the variables set for this host with the role's prefix (the varnames
+    lookup); ``allowed`` names the role's outputs and the playbooks' variables.
+    """
+    if isinstance(names, string_types):
+        names = [n for n in names.split(",") if n]
+    known = _spec_names(spec) | set(allowed or ())
+    errors = []
+    for name in sorted(set(names or ())):
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        if close:
+            errors.append("unknown variable %s; did you mean %s?" % (name, close[0]))
+        else:
+            errors.append("unknown variable %s; the role takes only the variables in its meta/argument_specs.yml"
+                          " (ansible-doc -t role netfilter.conntrack.ROLE)" % name)
+    return errors
+
+
+def _role_name(option, prefix, rates):
+    """The role variable behind a recommend input."""
+    if option is None:
+        return None
+    if option in rates:
+        return "%srates.%s" % (prefix, option)
+    if option.startswith("timeouts."):
+        return "%stimeouts.%s" % (prefix, option[len("timeouts."):])
+    return prefix + option
+
+
+def recommend_input_errors(variables, prefix):
+    """The recommend module's own range checks on the role's variables, before any sample window.
+
+    ``variables`` maps role variable names (``tune_headroom``) to values; a ``<prefix>rates``
+    dict is spread into the rate inputs. Returns one sentence naming the role variable, the
+    value and what would be accepted, or an empty list.
+    """
+    if not isinstance(variables, dict):
+        raise AnsibleFilterError("recommend_input_errors: variables must be a dict of role variables")
+    inputs = {}
+    rates = {}
+    for name, value in variables.items():
+        if not name.startswith(prefix):
+            raise AnsibleFilterError("recommend_input_errors: %s does not start with %s" % (name, prefix))
+        key = name[len(prefix):]
+        if key == "rates":
+            if value in (None, ""):
+                continue
+            if not isinstance(value, dict):
+                return ["%s must be a dict of rate names to numbers, got %r" % (name, value)]
+            for rate in sorted(value):
+                if rate not in RATE_KEYS:
+                    close = difflib.get_close_matches(str(rate), RATE_KEYS, n=1, cutoff=0.6)
+                    return ["unknown key %s.%s%s; known: %s" % (
+                        name, rate, "; did you mean %s?" % close[0] if close else "", ", ".join(RATE_KEYS))]
+            rates = dict(value)
+            inputs.update(rates)
+        elif value is not None and value != "" and value != {}:
+            inputs[key] = value
+    try:
+        sizing.validate_inputs(**inputs)
+    except sizing.SizingError as exc:
+        option = getattr(exc, "option", None)
+        variable = _role_name(option, prefix, rates)
+        if variable is None:
+            return ["%s (in the role variables %s)" % (exc, ", ".join(sorted(variables)))]
+        if option.startswith("timeouts."):
+            shown = option[len("timeouts."):]
+            value = (variables.get(prefix + "timeouts") or {}).get(shown)
+        else:
+            value = inputs.get(option)
+        return ["%s=%r is refused: %s" % (variable, value, exc)]
+    return []
+
+
+def _plain_file_name(name):
+    return (isinstance(name, string_types) and name not in ("", ".", "..")
+            and "/" not in name and "\0" not in name)
+
+
+def audit_output_errors(query_file, textfile_name, hosts=(), query="", formats=()):
+    """Why the audit's outputs would land outside audit_dir or the textfile directory; empty when fine."""
+    errors = []
+    if query and not _plain_file_name(query_file):
+        errors.append("audit_query_file must be a file name inside audit_dir (no '/', not '.' or '..'), got %r"
+                      % (query_file,))
+    if not _plain_file_name(textfile_name) or not str(textfile_name).endswith(".prom") \
+            or str(textfile_name) == ".prom":
+        errors.append("audit_textfile_name must be a plain file name ending in .prom (node_exporter's textfile"
+                      " collector reads only *.prom in its directory), got %r" % (textfile_name,))
+    if "prometheus" in (formats or ()):
+        bad = sorted(str(h) for h in hosts or () if not _plain_file_name(str(h)))
+        if bad:
+            errors.append("inventory host names %s cannot name a file in audit_dir/prometheus/ (HOST.prom):"
+                          " leave prometheus out of audit_formats, or rename the hosts"
+                          % ", ".join(repr(h) for h in bad))
+    return errors
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "role_variable_errors": role_variable_errors,
+            "recommend_input_errors": recommend_input_errors,
+            "audit_output_errors": audit_output_errors,
+        }

@@ -1,0 +1,89 @@
+"""The roles' input checks: unknown variables, sizing ranges and the audit's output paths."""
+import os
+
+import pytest
+import yaml
+
+from ansible_collections.netfilter.conntrack.plugins.filter.role_checks import (
+    audit_output_errors, recommend_input_errors, role_variable_errors)
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
+
+
+def spec(role):
+    with open(os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")) as f:
+        return yaml.safe_load(f)
+
+
+def test_typo_in_role_variable_names_the_closest_known_one():
+    errors = role_variable_errors(["tune_profle", "tune_profile"], spec("tune"))
+    assert errors == ["unknown variable tune_profle; did you mean tune_profile?"]
+
+
+def test_every_entry_point_of_the_role_counts_as_known():
+    # group_vars for tune must not break rollback, whose entry point takes fewer options.
+    assert role_variable_errors(["tune_rates", "tune_record_file", "tune_verify"], spec("tune")) == []
+
+
+def test_outputs_and_playbook_variables_are_allowed_explicitly():
+    names = ["tune_result", "tune_desired", "tune_hosts"]
+    assert len(role_variable_errors(names, spec("tune"))) == 3
+    assert role_variable_errors(names, spec("tune"), names) == []
+
+
+def test_a_name_far_from_every_known_one_still_fails():
+    [error] = role_variable_errors(["audit_zzzzzz"], spec("audit"))
+    assert error.startswith("unknown variable audit_zzzzzz;") and "argument_specs" in error
+
+
+@pytest.mark.parametrize("variables, named, accepted", [
+    ({"tune_peak_entries": -1}, "tune_peak_entries=-1", ">= 0"),
+    ({"tune_peak_entries": "-1"}, "tune_peak_entries='-1'", ">= 0"),
+    ({"tune_headroom": 0}, "tune_headroom=0", ">= 1 and <= 100"),
+    ({"tune_headroom": "0"}, "tune_headroom='0'", ">= 1 and <= 100"),
+    ({"tune_rates": {"tcp_new_per_second": 1e308}}, "tune_rates.tcp_new_per_second=1e+308", "<= 1000000000"),
+    ({"tune_target_chain_depth": 0}, "tune_target_chain_depth=0", "above 0 and at most 64"),
+    ({"tune_memory_budget": "lots"}, "tune_memory_budget='lots'", "a share of RAM"),
+    ({"tune_timeouts": {"nf_conntrack_tcp_timeout_time_wait": 5}},
+     "tune_timeouts.nf_conntrack_tcp_timeout_time_wait=5", "30..2147483"),
+    ({"tune_profile": "nat_gatway"}, "tune_profile='nat_gatway'", "known: container_host, default"),
+])
+def test_out_of_range_sizing_inputs_name_the_role_variable_the_value_and_the_range(variables, named, accepted):
+    [error] = recommend_input_errors(variables, "tune_")
+    assert error.startswith(named + " is refused: "), error
+    assert accepted in error, error
+
+
+def test_an_unknown_rate_names_the_closest_rate():
+    [error] = recommend_input_errors({"tune_rates": {"tcp_new_per_sec": 10}}, "tune_")
+    assert error.startswith("unknown key tune_rates.tcp_new_per_sec; did you mean tcp_new_per_second?"), error
+
+
+def test_unset_role_variables_are_the_recommend_defaults():
+    assert recommend_input_errors({"tune_peak_entries": None, "tune_headroom": None, "tune_rates": {},
+                                   "tune_timeouts": {}, "tune_memory_budget": None, "tune_profile": "default"},
+                                  "tune_") == []
+    assert recommend_input_errors({"audit_memory_budget": "10%", "audit_peak_entries": None}, "audit_") == []
+
+
+@pytest.mark.parametrize("query_file", ["../x.json", "/etc/passwd", "a/b.json", "..", "."])
+def test_a_query_file_outside_audit_dir_is_refused(query_file):
+    [error] = audit_output_errors(query_file, "netfilter_conntrack.prom", query="summary")
+    assert error.startswith("audit_query_file must be a file name inside audit_dir") and repr(query_file) in error
+
+
+def test_the_query_file_is_not_judged_without_a_query():
+    assert audit_output_errors("../x.json", "netfilter_conntrack.prom", query="") == []
+
+
+@pytest.mark.parametrize("name", ["../x.prom", "x.txt", "sub/x.prom", ".prom", "", "x.prom/.."])
+def test_a_textfile_name_that_is_not_a_plain_prom_file_is_refused(name):
+    [error] = audit_output_errors("query.json", name)
+    assert error.startswith("audit_textfile_name must be a plain file name ending in .prom") and repr(name) in error
+
+
+def test_host_names_that_would_leave_the_prometheus_directory_are_refused():
+    [error] = audit_output_errors("query.json", "x.prom", hosts=["web1", "../../etc/cron.d/x"],
+                                  formats=["prometheus"])
+    assert "'../../etc/cron.d/x'" in error
+    assert audit_output_errors("query.json", "x.prom", hosts=["../x"], formats=["json"]) == []
