@@ -1,0 +1,145 @@
+"""The roles refuse bad inputs before any change, and take booleans from -e as strings.
+
+Each refused run goes through the real playbooks against localhost, with and without
+--check, and must leave every /proc/sys/net/netfilter value and every file in the
+directories the tune role writes exactly as they were, with a message that names the
+variable.
+"""
+import hashlib
+import os
+import re
+
+import pytest
+
+from support.ansible import run_playbook
+from support.kernel import NETFILTER
+
+WATCHED_DIRS = ("/etc/sysctl.d", "/etc/modprobe.d", "/etc/modules-load.d", "/etc/udev/rules.d",
+                "/etc/ansible/facts.d")
+# Counters, not settings: they move with the traffic of the machine.
+MOVING = ("nf_conntrack_count",)
+
+
+def snapshot():
+    values = {}
+    for name in sorted(os.listdir(NETFILTER)):
+        if name in MOVING:
+            continue
+        try:
+            with open(os.path.join(NETFILTER, name)) as f:
+                values[name] = f.read()
+        except OSError as exc:
+            values[name] = "unreadable: %s" % exc.strerror
+    files = {}
+    for directory in WATCHED_DIRS:
+        for root, _dirs, names in os.walk(directory):
+            for name in names:
+                path = os.path.join(root, name)
+                if os.path.islink(path) or not os.path.isfile(path):
+                    files[path] = "not a regular file"
+                    continue
+                with open(path, "rb") as f:
+                    files[path] = hashlib.sha256(f.read()).hexdigest()
+    return {"netfilter": values, "files": files}
+
+
+def args(*pairs):
+    """-e key=value pairs: what a shell user types, so every value arrives as a string."""
+    out = []
+    for pair in pairs:
+        out += ["-e", pair]
+    return out
+
+
+TUNE_REFUSALS = [
+    pytest.param(["tune_profle=nat_gateway"], "unknown variable tune_profle; did you mean tune_profile?",
+                 id="typo"),
+    pytest.param(["tune_profile=nat_gatway"], "tune_profile must be one of", id="bad-profile"),
+    pytest.param(['{"tune_rates": {"tcp_new_per_sec": 6500}}'], "tune_rates.tcp_new_per_sec", id="unknown-rate"),
+    pytest.param(["tune_peak_entries=-1"], "tune_peak_entries='-1' is refused", id="negative-peak"),
+    pytest.param(["tune_headroom=0"], "tune_headroom='0' is refused", id="zero-headroom"),
+    pytest.param(['{"tune_rates": {"tcp_new_per_second": 1e308}}'], "tune_rates.tcp_new_per_second=1e+308",
+                 id="absurd-rate"),
+]
+
+AUDIT_REFUSALS = [
+    pytest.param(["audit_textfile_name=../x.prom"], "audit_textfile_name", id="textfile-dotdot"),
+    pytest.param(["audit_textfile_name=x.txt"], "audit_textfile_name", id="textfile-not-prom"),
+    pytest.param(['{"audit_query": "summary", "audit_query_file": "../query.json"}'], "audit_query_file",
+                 id="query-file-dotdot"),
+    pytest.param(["audit_tabel=true"], "unknown variable audit_tabel; did you mean audit_table?", id="typo"),
+]
+
+
+def assert_refused_before_any_change(proc, recap, before, message):
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert recap["localhost"]["failed"] == 1 and recap["localhost"]["changed"] == 0, out
+    assert message in out, out
+    assert snapshot() == before, out
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
+@pytest.mark.parametrize("extra, message", TUNE_REFUSALS)
+def test_tune_refuses_a_bad_variable_before_any_change(kernel_lock, extra, message, check):
+    before = snapshot()
+    proc, recap = run_playbook("netfilter.conntrack.tune", check=check, args=args(*extra))
+    assert_refused_before_any_change(proc, recap, before, message)
+    # Refused before the first module call: no sample window was waited for.
+    assert "Read conntrack state" not in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
+def test_rollback_refuses_a_typo_before_any_change(kernel_lock, check):
+    before = snapshot()
+    proc, recap = run_playbook("netfilter.conntrack.rollback", check=check,
+                               args=args("tune_recrod_file=/etc/ansible/facts.d/x.fact"))
+    assert_refused_before_any_change(proc, recap, before,
+                                     "unknown variable tune_recrod_file; did you mean tune_record_file?")
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
+@pytest.mark.parametrize("extra, message", AUDIT_REFUSALS)
+def test_audit_refuses_outputs_outside_its_directories_before_any_write(kernel_lock, tmp_path, extra, message,
+                                                                       check):
+    out_dir = tmp_path / "audit"
+    before = snapshot()
+    proc, recap = run_playbook("netfilter.conntrack.audit", check=check,
+                               args=args("audit_dir=%s" % out_dir, *extra))
+    assert_refused_before_any_change(proc, recap, before, message)
+    assert not out_dir.exists(), list(out_dir.rglob("*"))
+    assert not (tmp_path / "x.prom").exists() and not (tmp_path / "query.json").exists()
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
+def test_health_gate_false_from_the_command_line_turns_the_gate_off(netns, tmp_path, check):
+    before = snapshot()
+    was = netns.sysctl("nf_conntrack_udp_timeout")
+    proc, recap = run_playbook("netfilter.conntrack.tune", netns=netns, check=check, args=args(
+        "tune_health_gate=false", "tune_persist_sysctl=false", "tune_boot_fix=never",
+        "tune_record_file=%s" % (tmp_path / "record.fact"),
+        '{"tune_settings": {"nf_conntrack_udp_timeout": 31}}'))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and recap["localhost"]["failed"] == 0, out
+    # Neither window ran: the task after tuning is skipped, the one before too.
+    assert re.search(r"TASK \[netfilter\.conntrack\.tune : Sample drop[^\n]*\n(?:[^\n]*\n)*?skipping: \[localhost\]",
+                     out), out
+    assert re.search(r"TASK \[netfilter\.conntrack\.tune : Count table-full messages[^\n]*\nskipping", out), out
+    assert netns.sysctl("nf_conntrack_udp_timeout") == (was if check else "31"), out
+    # Only the test namespace changed; the initial namespace and /etc are as they were.
+    assert snapshot() == before, out
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
+def test_audit_gather_false_from_the_command_line_reads_nothing(kernel_lock, tmp_path, check):
+    out_dir = tmp_path / "audit"
+    before = snapshot()
+    proc, recap = run_playbook("netfilter.conntrack.audit", check=check,
+                               args=args("audit_gather=false", "audit_dir=%s" % out_dir))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and recap["localhost"]["failed"] == 0, out
+    assert re.search(r"TASK \[netfilter\.conntrack\.audit : Read conntrack facts[^\n]*\nskipping", out), out
+    # Nothing cached: the report says so instead of reading the host.
+    assert "no conntrack facts in the fact cache" in (out_dir / "report.md").read_text()
+    assert "Not audited: localhost (failed: no conntrack facts in the fact cache" in out, out
+    assert snapshot() == before, out
