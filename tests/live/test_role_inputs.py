@@ -100,8 +100,8 @@ def test_rollback_refuses_a_typo_before_any_change(kernel_lock, check):
 
 @pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
 @pytest.mark.parametrize("extra, message", AUDIT_REFUSALS)
-def test_audit_refuses_outputs_outside_its_directories_before_any_write(kernel_lock, tmp_path, extra, message,
-                                                                       check):
+def test_audit_refuses_outputs_outside_its_directories_before_any_write(
+        kernel_lock, tmp_path, extra, message, check):
     out_dir = tmp_path / "audit"
     before = snapshot()
     proc, recap = run_playbook("netfilter.conntrack.audit", check=check,

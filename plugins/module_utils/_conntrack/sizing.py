@@ -490,8 +490,10 @@ def _validate(inputs):
     except SizingError as exc:
         raise SizingError("%s (1.5 means 50%% above the need)" % exc, "headroom", headroom)
     depth = inputs.get("target_chain_depth")
-    depth = DEFAULT_TARGET_CHAIN_DEPTH if depth is None else number("target_chain_depth", depth, allow_none=False,
-                                                                     maximum=CHAIN_DEPTH_MAX)
+    if depth is None:
+        depth = DEFAULT_TARGET_CHAIN_DEPTH
+    else:
+        depth = number("target_chain_depth", depth, allow_none=False, maximum=CHAIN_DEPTH_MAX)
     if depth <= 0:
         raise SizingError("target_chain_depth must be above 0 and at most %s, got %r"
                           % (_fmt(CHAIN_DEPTH_MAX), inputs.get("target_chain_depth")),
