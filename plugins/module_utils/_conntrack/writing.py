@@ -702,7 +702,6 @@ class ConntrackSettings(object):
         self.wanted = dict(self.settings)
         self.remove_directories = list(undo.get("directories", []))
 
-
     def _render_sysctl(self, keys):
         lines = [HEADER, "# Applied at boot by systemd-sysctl and sysctl --system.\n"]
         if "nf_conntrack_buckets" in keys:
@@ -1042,9 +1041,9 @@ def managed_path_problem(name, path):
         directory, base = os.path.split(path)
         if directory in dirs and re.match(OWN_NAME % suffix, base):
             return None
+    example = dirs[0] + "/90-netfilter-conntrack." + suffix
     return ("%s: %r is not a file this collection manages: it must sit directly in %s and be named like "
-            "NN-netfilter-conntrack*.%s (for example %s)" % (option, path, ", ".join(dirs), suffix,
-                                                               dirs[0] + "/90-netfilter-conntrack." + suffix))
+            "NN-netfilter-conntrack*.%s (for example %s)" % (option, path, ", ".join(dirs), suffix, example))
 
 
 def record_path_problem(path):
