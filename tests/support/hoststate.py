@@ -139,16 +139,13 @@ def summary(change):
     return out
 
 
-@contextlib.contextmanager
-def unchanged_host(extra_paths=(), sysctls_too=True):
-    """The real host (this mount namespace) must not change at all; entries that appear are removed.
+def check_unchanged(before, extra_paths=(), sysctls_too=True):
+    """The real host (this mount namespace) must be as in ``before``; entries that appeared are removed.
 
-    Tries run in private mount namespaces, so their writes never reach the real /etc. This guard
+    Tries run in private mount namespaces, so their writes never reach the real /etc. This check
     proves it, and cleans up what a run that escaped its namespace left behind in the watched
     places (only entries that did not exist before: never someone else's file).
     """
-    before = snapshot(extra_paths)
-    yield before
     after = snapshot(extra_paths)
     change = delta(before, after)
     if change["files"]:
@@ -162,6 +159,14 @@ def unchanged_host(extra_paths=(), sysctls_too=True):
     if sysctls_too:
         # The caller holds saved_sysctls(), which puts the values back after this assertion.
         assert not change["sysctls"], "host sysctls changed outside the try's namespace: %s" % change["sysctls"]
+
+
+@contextlib.contextmanager
+def unchanged_host(extra_paths=(), sysctls_too=True):
+    """check_unchanged() around a block."""
+    before = snapshot(extra_paths)
+    yield before
+    check_unchanged(before, extra_paths, sysctls_too)
 
 
 if __name__ == "__main__":
