@@ -109,6 +109,8 @@ def prepare(sb, setup):
             sb.immutable_file(*rest)
         elif kind == "full":
             sb.full(*rest)
+        elif kind == "inodes":
+            sb.out_of_inodes(*rest)
         elif kind == "ro":
             sb.read_only(*rest)
         elif kind == "sysctl":

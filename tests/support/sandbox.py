@@ -153,17 +153,22 @@ class Sandbox(object):
         self.sh("chattr +i %s" % shlex.quote(path))
         self.immutable.append(path)
 
-    def _own_tmpfs(self, directory, size):
+    def _own_tmpfs(self, directory, options):
         """A tmpfs of its own at directory, holding a copy of what was there."""
         stash = os.path.join(self.scratch, "stash" + directory.replace("/", "_"))
         q = shlex.quote
-        self.sh("mkdir -p {d} {s} && cp -a {d}/. {s}/ && mount -t tmpfs -o size={size},mode=0755 ncadv-small {d}"
-                " && cp -a {s}/. {d}/".format(d=q(directory), s=q(stash), size=size))
+        self.sh("mkdir -p {d} {s} && cp -a {d}/. {s}/ && mount -t tmpfs -o {o},mode=0755 ncadv-small {d}"
+                " && cp -a {s}/. {d}/".format(d=q(directory), s=q(stash), o=options))
 
     def full(self, directory):
         """A 64 KiB tmpfs with a copy of the directory, filled up, so that any write hits ENOSPC."""
-        self._own_tmpfs(directory, "64k")
+        self._own_tmpfs(directory, "size=64k")
         self.sh("dd if=/dev/zero of=%s/.zz-filler bs=4096 2>/dev/null || true" % shlex.quote(directory))
+
+    def out_of_inodes(self, directory):
+        """Bytes free but no inode left: a new file fails with ENOSPC where a free-space check sees room."""
+        self._own_tmpfs(directory, "size=1m,nr_inodes=32")
+        self.sh("i=0; while touch %s/.zz-inode-$i 2>/dev/null; do i=$((i+1)); done" % shlex.quote(directory))
 
     def read_only(self, directory):
         q = shlex.quote(directory)
