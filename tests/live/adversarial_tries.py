@@ -363,6 +363,10 @@ TRIES = [
     Try("dropin-immutable", s(), RolledBack(), setup=[("write", DROPIN, OURS), ("immutable", DROPIN)]),
     Try("record-immutable", s(record_file=RECORD), RolledBack(),
         setup=[("write", RECORD, VALID_RECORD), ("immutable", RECORD)]),
+    # EPERM on the last file, after the others (and their backups) were written: the midway path.
+    Try("udev-rule-immutable-after-others-with-backups", s(backup=True, boot_fix="always", record_file=RECORD),
+        RolledBack(), setup=[("write", MODULES_LOAD, HEADER + "# old\nnf_conntrack\n"), ("write", DROPIN, OURS),
+                             ("write", UDEV, HEADER + "# old rule\n"), ("immutable", UDEV)]),
     Try("sysctl-d-read-only", s(), Refused("read-only"), setup=[("ro", "/etc/sysctl.d")]),
     Try("facts-d-read-only", s(record_file=RECORD), Refused("read-only"),
         setup=[("mkdir", "/etc/ansible/facts.d"), ("ro", "/etc/ansible/facts.d")]),

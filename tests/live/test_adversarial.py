@@ -374,6 +374,6 @@ def test_a_refused_tune_keeps_the_earlier_tuning(guarded, settings, check):
 
 
 def test_the_suite_has_at_least_100_distinct_tries(guarded):
-    extra = 3 + 1 + 2 + 2 + 2 + 1 + 3  # the tests below the table, by their ids
+    extra = 3 + 1 + 2 + 2 + 2 + 1 + 3  # the tests below the table, by their ids (14)
     assert len(set(IDS)) + extra >= 100
     assert HEADER in OURS
