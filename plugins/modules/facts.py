@@ -76,9 +76,12 @@ options:
     default: true
   gather_environment:
     description:
-      - Look for kube-proxy, NAT rules (C(nft list ruleset); the legacy iptables nat table only
-        when the kernel already has one), C(net.ipv4.ip_forward) and the persisted configuration
-        (sysctl.d, sysctl.conf, modprobe.d, modules-load.d, the kernel command line).
+      - Look for kube-proxy, NAT rules (C(nft list chains), only when C(nf_tables) is loaded; the legacy
+        iptables nat table only when the kernel already has one), C(net.ipv4.ip_forward) and the persisted
+        configuration (sysctl.d, sysctl.conf, modprobe.d, modules-load.d, the kernel command line).
+      - The module loads no kernel module: C(nft) would load C(nf_tables), C(iptables-save) the nat table,
+        and C(conntrack -S)/C(-L) C(nf_conntrack_netlink), so each runs only when its module is there
+        already (or the kernel cannot load modules at all).
     type: bool
     default: true
   record_file:
@@ -448,10 +451,20 @@ conntrack:
             - The tuning record in O(record_file) that the C(netfilter.conntrack.tune) role (through
               M(netfilter.conntrack.settings)) keeps, as a dict (C(schema_version), C(original),
               C(recorded_at), C(applied), C(applied_at), C(pressure_entries), C(files)).
-            - Null when there is none, or when it is not a JSON object (then with a warning).
+            - Null when there is none, or when it cannot be used (then RV(conntrack.environment.tuning_record_error)
+              says why).
           type: dict
           returned: success
-      sample: {tuning_record: null, kube_proxy_running: false, nat_rules_present: true, nat_rules_source: nftables, ip_forward: true,
+        tuning_record_error:
+          description:
+            - Why the file at O(record_file) cannot be used as a tuning record (not a regular file, larger
+              than 1 MiB, not JSON, the wrong shape), with how to repair it; null when it is fine or absent.
+              The file is read without following a link or blocking on a FIFO.
+            - M(netfilter.conntrack.settings) and the C(netfilter.conntrack.tune) role refuse to run while it is set.
+          type: str
+          returned: success
+          version_added: 0.2.0
+      sample: {tuning_record: null, tuning_record_error: null, kube_proxy_running: false, nat_rules_present: true, nat_rules_source: nftables, ip_forward: true,
                persistent: {sysctl_files: [/etc/sysctl.d/90-conntrack.conf, /etc/sysctl.conf],
                             sysctl: {nf_conntrack_max: {value: 1048576, file: /etc/sysctl.d/90-conntrack.conf}},
                             modprobe: {}, modules_load: []},

@@ -79,6 +79,11 @@ options:
     description:
       - The sysctl.d drop-in. Its name should sort after other files setting the same keys;
         the module warns when a file that sysctl applies later sets one of them.
+      - Every file path option must name a file directly in a directory the boot reads (here
+        C(/etc/sysctl.d), C(/run/sysctl.d), C(/usr/local/lib/sysctl.d), C(/usr/lib/sysctl.d) or
+        C(/lib/sysctl.d)) with our own name pattern C(NN-netfilter-conntrack*.conf); anything
+        else, such as C(/etc/sysctl.conf), is refused before any change. An existing file there must
+        be a regular file (not a symlink, FIFO or directory).
     type: path
     default: /etc/sysctl.d/90-netfilter-conntrack.conf
   persist_modprobe:
@@ -89,7 +94,10 @@ options:
     type: bool
     default: true
   modprobe_file:
-    description: The modprobe.d file for the hash size of a loadable nf_conntrack.
+    description:
+      - The modprobe.d file for the hash size of a loadable nf_conntrack, directly in C(/etc/modprobe.d),
+        C(/run/modprobe.d), C(/usr/local/lib/modprobe.d), C(/usr/lib/modprobe.d) or C(/lib/modprobe.d),
+        named C(NN-netfilter-conntrack*.conf).
     type: path
     default: /etc/modprobe.d/netfilter-conntrack.conf
   boot_fix:
@@ -103,11 +111,15 @@ options:
     choices: [auto, always, never]
     default: auto
   modules_load_file:
-    description: The modules-load.d file of the boot-ordering fix.
+    description:
+      - The modules-load.d file of the boot-ordering fix, directly in a C(modules-load.d) directory,
+        named C(NN-netfilter-conntrack*.conf).
     type: path
     default: /etc/modules-load.d/netfilter-conntrack.conf
   udev_rule_file:
-    description: The udev rule of the boot-ordering fix.
+    description:
+      - The udev rule of the boot-ordering fix, directly in C(/etc/udev/rules.d), C(/run/udev/rules.d),
+        C(/usr/lib/udev/rules.d) or C(/lib/udev/rules.d), named C(NN-netfilter-conntrack*.rules).
     type: path
     default: /etc/udev/rules.d/90-netfilter-conntrack.rules
   kube_proxy:
@@ -127,9 +139,40 @@ options:
     type: bool
     default: false
   backup:
-    description: Keep a timestamped copy of each file before it is changed or removed.
+    description:
+      - Keep a timestamped copy (C(FILE.PID.DATE~)) of each file before it is changed or removed.
+        The copies are made atomically, and removed again when the run fails and is rolled back.
     type: bool
     default: false
+  force:
+    description:
+      - Apply values that the kernel accepts but that are almost surely a mistake. Without it the
+        run fails before any change for a C(nf_conntrack_max) of C(0) (no limit), below C(1024), or
+        below the entries tracked now.
+      - Also allows replacing or removing a file at one of our paths that this collection did not
+        write (it lacks our header line).
+    type: bool
+    default: false
+    version_added: 0.2.0
+  lock_timeout:
+    description:
+      - Seconds to wait for another run on the same host to finish. Every run holds an exclusive
+        lock (C(/run/lock/netfilter-conntrack.lock)) while it reads, plans and applies, so that two
+        runs never lose each other's record update. In check mode the lock is taken only when the
+        lock file exists already.
+    type: float
+    default: 60
+    version_added: 0.2.0
+  restore:
+    description:
+      - Put back what an earlier run found, given as that run's RV(undo). Used by the
+        C(netfilter.conntrack.tune) role when its verify step or health gate fails after the apply.
+      - Each file is put back only when it still holds what that run wrote; otherwise nothing is
+        changed and the module fails. Cannot be combined with O(settings) or O(state=absent).
+      - The paths in it must be this call's O(sysctl_file), O(modprobe_file), O(modules_load_file),
+        O(udev_rule_file) or O(record_file).
+    type: dict
+    version_added: 0.2.0
   record_file:
     description:
       - Keep the tuning record (JSON, the shape the C(netfilter.conntrack.tune) role documents) in this
@@ -138,7 +181,18 @@ options:
         each key (C(original), never overwritten later), the settings asked for (C(applied)), when, the
         managed file paths and C(pressure_entries). It is written atomically before any other change and
         put back when a later write fails. When its content would not change it is not written.
-      - With O(state=absent) the record is removed.
+      - With O(state=absent) and O(settings) empty, the module restores the record's C(original) values
+        itself, removes the files the record names (each must be a path this collection manages) and the
+        record, and the directories the record says it created once they are empty, in one locked
+        transaction. A value that does not read back as restored fails the run and puts everything back,
+        the record included, so that the rollback can be retried.
+      - Under C(/etc/ansible/facts.d) the file must end in C(.fact). Elsewhere it may be any absolute path
+        that does not exist yet or already holds a record. An existing record that is not a regular file,
+        is larger than 1 MiB, is not JSON or has the wrong shape stops the run with an error that names
+        the file; it is never overwritten or deleted.
+      - When nf_conntrack is not loaded at the first run, C(original) records what the kernel will start
+        with (the value another sysctl.d or modprobe.d file sets, else the kernel default for this kernel
+        and RAM), and C(original_source) says which.
       - V(/etc/ansible/facts.d/netfilter_conntrack.fact) makes it readable as C(ansible_local.netfilter_conntrack);
         M(netfilter.conntrack.facts) reports it too.
     type: path
@@ -242,6 +296,25 @@ read_back:
   returned: when O(runtime=true) and nf_conntrack is available
   type: dict
   sample: {nf_conntrack_max: 1048576, nf_conntrack_buckets: 100352}
+mismatches:
+  description:
+    - Keys whose value read back differently from what was written (the kernel adjusted or refused it),
+      as C({key: {desired, actual}}). Empty when every value took.
+  returned: success
+  type: dict
+  sample: {}
+  version_added: 0.2.0
+undo:
+  description:
+    - What this run found before it changed anything, to put back with O(restore) after a later
+      failure: the runtime values of the changed keys, the previous content (null when absent) of
+      each changed file and of the record with the SHA-256 of what this run wrote, and the
+      directories it created.
+    - In check mode the prediction.
+  returned: success
+  type: dict
+  sample: {runtime: {nf_conntrack_max: 262144}, files: {/etc/sysctl.d/90-netfilter-conntrack.conf: {content: null, sha256_after: 3f1c...}}, directories: []}
+  version_added: 0.2.0
 record:
   description:
     - The tuning record kept in O(record_file) (C(content) is null when it was removed), and whether it changed.
@@ -285,6 +358,9 @@ def main():
             kube_proxy=dict(type="str", default="respect", choices=["respect", "override"]),
             strict=dict(type="bool", default=False),
             backup=dict(type="bool", default=False),
+            force=dict(type="bool", default=False),
+            lock_timeout=dict(type="float", default=60.0),
+            restore=dict(type="dict"),
             record_file=dict(type="path"),
             record_pressure_entries=dict(type="int"),
             root=dict(type="path", default="/"),
@@ -297,17 +373,12 @@ def main():
         persist_sysctl=p["persist_sysctl"], sysctl_file=p["sysctl_file"],
         persist_modprobe=p["persist_modprobe"], modprobe_file=p["modprobe_file"],
         boot_fix=p["boot_fix"], modules_load_file=p["modules_load_file"], udev_rule_file=p["udev_rule_file"],
-        kube_proxy=p["kube_proxy"], strict=p["strict"], backup=p["backup"], backup_func=module.backup_local,
+        kube_proxy=p["kube_proxy"], strict=p["strict"], backup=p["backup"], force=p["force"],
+        lock_timeout=p["lock_timeout"], restore=p["restore"],
         record_file=p["record_file"], record_pressure_entries=p["record_pressure_entries"],
     )
     try:
-        backend.validate()
-        backend.plan()
-        changed = backend.needs_change()
-        if changed:
-            backend.preflight()  # so check mode also predicts a read-only /etc
-            if not module.check_mode:
-                backend.apply()
+        changed = backend.run(check_mode=module.check_mode)
     except SettingsError as exc:
         module.fail_json(msg=str(exc), changed=False)
     except ApplyError as exc:

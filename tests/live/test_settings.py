@@ -2,9 +2,9 @@
 
 Every test holds the machine-wide kernel lock and restores the global values
 (and any per-namespace key it changes in the initial namespace) in finalizers.
-Files go to a temporary directory unless the test is about the real boot paths.
+The module runs with a private overlay over /etc (support.etc): it writes the real boot
+paths, which is all it accepts, and the host's /etc never changes.
 """
-import contextlib
 import json
 import os
 import subprocess
@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from support.ansible import run_module
+from support.etc import EtcOverlay
 from support.kernel import NETFILTER, read_int, run, saved_sysctls, write_value
 from support.traffic import tcp_connections
 
@@ -32,13 +33,12 @@ def host_keys(global_sysctls):
         yield dict(global_sysctls, **saved)
 
 
+DROPIN = REAL_PATHS[0]
+
+
 def file_args(tmp_path):
-    """Every file option pointed into tmp_path: the real /etc stays untouched."""
-    etc = tmp_path / "etc"
-    return {"sysctl_file": str(etc / "sysctl.d/90-netfilter-conntrack.conf"),
-            "modprobe_file": str(etc / "modprobe.d/netfilter-conntrack.conf"),
-            "modules_load_file": str(etc / "modules-load.d/netfilter-conntrack.conf"),
-            "udev_rule_file": str(etc / "udev/rules.d/90-netfilter-conntrack.rules")}
+    """Every file option at its real boot path; the runs see them through tmp_path's /etc overlay."""
+    return dict(zip(("sysctl_file", "modprobe_file", "modules_load_file", "udev_rule_file"), REAL_PATHS))
 
 
 def proc_snapshot(read=None):
@@ -74,6 +74,7 @@ def sysctl_n(key):
 
 
 def settings_module(args, **kw):
+    assert "etc" in kw, "every settings run goes through an /etc overlay"
     res = run_module("settings", args, **kw)
     # The tree callback of ansible-core 2.19 leaves "failed" out of a failed result.
     if "FAILED!" in res["_stdout"]:
@@ -84,6 +85,7 @@ def settings_module(args, **kw):
 def apply(settings, tmp_path, **kw):
     args = dict(file_args(tmp_path), settings=settings)
     args.update(kw.pop("args", {}))
+    kw.setdefault("etc", EtcOverlay(tmp_path))
     return settings_module(args, **kw)
 
 
@@ -99,14 +101,14 @@ def test_sets_max_and_buckets_for_real_and_a_rerun_reports_no_change(host_keys, 
     assert sysctl_n("nf_conntrack_buckets") == 100352
     assert res["runtime"]["nf_conntrack_buckets"]["after"] == 100352
     assert sysctl_n("nf_conntrack_tcp_timeout_time_wait") == 30
-    dropin = open(file_args(tmp_path)["sysctl_file"]).read()
+    dropin = EtcOverlay(tmp_path).read(DROPIN)
     assert "net.netfilter.nf_conntrack_buckets = 100352\n" in dropin
-    files_before = tree_snapshot(str(tmp_path / "etc"))
+    files_before = EtcOverlay(tmp_path).written()
 
     again = apply(settings, tmp_path)
     assert not again.get("failed"), again
     assert again["changed"] is False, "a rerun must report changed=0, rounded buckets included"
-    assert tree_snapshot(str(tmp_path / "etc")) == files_before
+    assert EtcOverlay(tmp_path).written() == files_before
 
 
 def test_check_mode_changes_zero_bytes_and_predicts_changed(host_keys, tmp_path):
@@ -154,7 +156,7 @@ def test_in_a_netns_per_namespace_keys_apply_and_host_keys_are_skipped(global_sy
     assert int(netns.sysctl("nf_conntrack_tcp_timeout_time_wait")) == 11
     assert read_int("nf_conntrack_max") == host_max
     assert read_int("nf_conntrack_udp_timeout") == host_udp, "the host namespace must not change"
-    dropin = open(file_args(tmp_path)["sysctl_file"]).read()
+    dropin = EtcOverlay(tmp_path).read(DROPIN)
     assert "nf_conntrack_max" not in dropin and "nf_conntrack_udp_timeout = 21" in dropin
     assert apply(settings, tmp_path, netns=netns)["changed"] is False
 
@@ -163,69 +165,43 @@ def test_in_a_netns_per_namespace_keys_apply_and_host_keys_are_skipped(global_sy
     assert int(netns.sysctl("nf_conntrack_udp_timeout")) == 21
 
 
-@contextlib.contextmanager
-def real_file(path):
-    """A real boot path: removed (or its old content put back) whatever happens."""
-    old = open(path, "rb").read() if os.path.exists(path) else None
-    try:
-        yield path
-    finally:
-        if old is None:
-            if os.path.exists(path):
-                os.unlink(path)
-        else:
-            with open(path, "wb") as f:
-                f.write(old)
-
-
 def test_boot_replay_restores_every_value_from_the_persisted_files(host_keys, tmp_path):
-    # A name of our own that sorts last, so a concurrent tune test's real drop-in cannot win.
-    name = "/etc/sysctl.d/99-zz-netfilter-conntrack-livetest-%d.conf" % os.getpid()
+    # A name of our own that sorts last, so that no other drop-in wins.
+    name = "/etc/sysctl.d/99-netfilter-conntrack-livetest.conf"
+    etc = EtcOverlay(tmp_path)
     settings = {"nf_conntrack_max": read_int("nf_conntrack_max") + 2048, "nf_conntrack_buckets": 70000,
                 "nf_conntrack_expect_max": 2048, "nf_conntrack_udp_timeout": 23,
                 "nf_conntrack_tcp_timeout_close": 7, "nf_conntrack_generic_timeout": 333}
-    with real_file(name):
-        res = apply(settings, tmp_path, args={"sysctl_file": name})
-        assert not res.get("failed"), res
-        wanted = res["desired"]
-        assert wanted["nf_conntrack_buckets"] == 70144
-        # What the machine looked like before the tune run (or after a reboot without the files).
-        for key, value in host_keys.items():
-            write_value(key, value)
-        assert read_int("nf_conntrack_udp_timeout") != 23
-        # The command the udev rule runs when nf_conntrack appears; systemd-sysctl at boot does the same.
-        run(["/usr/lib/systemd/systemd-sysctl", "--prefix=/net/netfilter"])
-        assert dict((k, read_int(k)) for k in wanted) == wanted
-        assert apply(settings, tmp_path, args={"sysctl_file": name})["changed"] is False
-        # procps replays the same values.
-        for key, value in host_keys.items():
-            write_value(key, value)
-        run(["sysctl", "-q", "-p", name])
-        assert dict((k, read_int(k)) for k in wanted) == wanted
-    assert not os.path.exists(name)
-
-
-@contextlib.contextmanager
-def read_only_dir(path):
-    """A read-only tmpfs at path (the fleet's read-only /etc); unmounted whatever happens."""
-    os.makedirs(path)
-    run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "nctest-ro", path])
-    try:
-        yield path
-    finally:
-        run(["umount", path], check=False)
+    res = apply(settings, tmp_path, args={"sysctl_file": name})
+    assert not res.get("failed"), res
+    wanted = res["desired"]
+    assert wanted["nf_conntrack_buckets"] == 70144
+    # What the machine looked like before the tune run (or after a reboot without the files).
+    for key, value in host_keys.items():
+        write_value(key, value)
+    assert read_int("nf_conntrack_udp_timeout") != 23
+    # The command the udev rule runs when nf_conntrack appears; systemd-sysctl at boot does the same,
+    # reading the same /etc the module wrote.
+    etc.run(["/usr/lib/systemd/systemd-sysctl", "--prefix=/net/netfilter"])
+    assert dict((k, read_int(k)) for k in wanted) == wanted
+    assert apply(settings, tmp_path, args={"sysctl_file": name})["changed"] is False
+    # procps replays the same values.
+    for key, value in host_keys.items():
+        write_value(key, value)
+    etc.run(["sysctl", "-q", "-p", name])
+    assert dict((k, read_int(k)) for k in wanted) == wanted
+    assert not os.path.exists(name), "the host's own /etc never saw the file"
 
 
 def test_read_only_etc_fails_before_any_change_in_check_and_real_runs(host_keys, tmp_path):
     settings = {"nf_conntrack_max": read_int("nf_conntrack_max") + 1024, "nf_conntrack_udp_timeout": 27}
-    with read_only_dir(str(tmp_path / "ro")) as ro:
-        args = {"sysctl_file": os.path.join(ro, "sysctl.d/90-netfilter-conntrack.conf")}
-        proc_before = proc_snapshot()
-        for check in (True, False):
-            res = apply(settings, tmp_path, check=check, args=args)
-            assert res.get("failed"), res
-            assert "read-only file system" in res["msg"] and "nothing was changed" in res["msg"]
-            assert proc_snapshot() == proc_before, "the host must be left fully old"
+    proc_before = proc_snapshot()
+    for check in (True, False):
+        res = apply(settings, tmp_path, check=check, etc=EtcOverlay(tmp_path, read_only=True))
+        assert res.get("failed"), res
+        assert "read-only file system" in res["msg"] and "nothing was changed" in res["msg"]
+        assert proc_snapshot() == proc_before, "the host must be left fully old"
+    assert EtcOverlay(tmp_path).written() == {}
 
 
 CHURN = r'''
@@ -313,7 +289,7 @@ def test_bad_input_fails_before_any_change(host_keys, tmp_path, args, message):
     merged = dict(files, **args)
     proc_before = proc_snapshot()
     files_before = tree_snapshot(str(tmp_path), *REAL_PATHS)
-    res = settings_module(merged)
+    res = settings_module(merged, etc=EtcOverlay(tmp_path))
     assert res.get("failed"), res
     assert message in res["msg"], res["msg"]
     assert res.get("changed") is False or "changed" not in res

@@ -10,6 +10,7 @@ import sys
 import time
 
 from support.ansible import run_playbook
+from support.etc import EtcOverlay
 from support.kernel import read_int
 from support.traffic import UDP_FILL_RULESET
 
@@ -39,28 +40,32 @@ def _flowing(ns, entries):
     return sender
 
 
-def _tune(tmp_path, settings, netns=None):
-    proc, recap = run_playbook("netfilter.conntrack.tune", netns=netns, extra_vars={
+def _tune(tmp_path, settings, netns=None, **extra):
+    proc, recap = run_playbook("netfilter.conntrack.tune", netns=netns, etc=EtcOverlay(tmp_path), extra_vars=dict({
         "tune_settings": settings,
-        "tune_sysctl_file": str(tmp_path / "90-test.conf"),
         "tune_record_file": str(tmp_path / "record.fact"),
         "tune_health_sample_seconds": 3,
-    })
+    }, **extra))
     return proc.stdout + proc.stderr, recap["localhost"]
 
 
 def test_gate_halts_when_the_new_max_overflows_the_table(global_sysctls, netns, tmp_path):
     netns.nft(UDP_FILL_RULESET)
     sender = _flowing(netns, 2000)
+    found = read_int("nf_conntrack_max")
     try:
-        out, recap = _tune(tmp_path, {"nf_conntrack_max": 1024})
+        # Below the live count: only with force.
+        out, recap = _tune(tmp_path, {"nf_conntrack_max": 1024}, tune_force=True)
     finally:
         sender.kill()
-    # The value took (verify passed); the gate is what failed the host.
-    assert read_int("nf_conntrack_max") == 1024
+    # The value took (verify passed); the gate is what failed the host, and it put back what it found.
     assert recap["failed"] == 1, out
     assert "Conntrack got worse after tuning" in out and "'table full' kernel messages" in out, out
+    assert "Everything this run changed was put back" in out, out
     assert "NO MORE HOSTS LEFT" in out, out
+    assert read_int("nf_conntrack_max") == found
+    assert EtcOverlay(tmp_path).written() == {}, "the drop-in and the record are gone again"
+    assert not (tmp_path / "record.fact").exists()
 
 
 def test_gate_passes_a_harmless_change_under_the_same_traffic(global_sysctls, netns, tmp_path):

@@ -26,8 +26,9 @@ def _bin(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def run_module(module, args=None, netns=None, check=False, diff=False, env=None):
-    """Run one module against localhost with ``ansible -m``; returns its result dict."""
+def run_module(module, args=None, netns=None, check=False, diff=False, env=None, etc=None, timeout=None):
+    """Run one module against localhost with ``ansible -m``; returns its result dict.
+    ``etc``: a support.etc.EtcOverlay, so that the real /etc is never written."""
     if "." not in module:
         module = "netfilter.conntrack." + module
     with tempfile.TemporaryDirectory() as tree:
@@ -39,9 +40,11 @@ def run_module(module, args=None, netns=None, check=False, diff=False, env=None)
             cmd.append("--check")
         if diff:
             cmd.append("--diff")
+        if etc is not None:
+            cmd = etc.argv(cmd)
         if netns is not None:
             cmd = netns.argv(cmd)
-        proc = run(cmd, check=False, env=ansible_env(env))
+        proc = run(cmd, check=False, env=ansible_env(env), timeout=timeout)
         path = os.path.join(tree, "localhost")
         if not os.path.exists(path):
             raise RuntimeError("no result from %s: %s\n%s" % (module, proc.stdout, proc.stderr))
@@ -55,7 +58,7 @@ def run_module(module, args=None, netns=None, check=False, diff=False, env=None)
 
 
 def run_playbook(playbook, extra_vars=None, inventory="localhost,", netns=None, check=False, diff=False,
-                 env=None, args=()):
+                 env=None, args=(), etc=None):
     """Run a playbook (a path or an FQCN); returns (proc, {host: recap dict})."""
     cmd = [_bin("ansible-playbook"), "-i", inventory, playbook]
     if inventory == "localhost,":
@@ -67,6 +70,8 @@ def run_playbook(playbook, extra_vars=None, inventory="localhost,", netns=None, 
     if diff:
         cmd.append("--diff")
     cmd += list(args)
+    if etc is not None:
+        cmd = etc.argv(cmd)
     if netns is not None:
         cmd = netns.argv(cmd)
     proc = run(cmd, check=False, env=ansible_env(env))

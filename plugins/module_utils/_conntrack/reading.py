@@ -25,6 +25,7 @@ import struct
 import subprocess
 import time
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import table as table_walk
 
 SCHEMA_VERSION = 1
@@ -115,6 +116,29 @@ class Reader(object):
                 return None
             self.warn("cannot read %s: %s" % (path, exc.strerror or exc))
             return None
+
+    def read_config(self, path):
+        """A configuration file's text (links followed, as the boot follows them), or None. A FIFO,
+        device or huge file there is reported and skipped: reading it could hang or exhaust memory."""
+        full = self.path(path)
+        try:
+            fd = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        except (IOError, OSError) as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                self.warn("cannot read %s: %s" % (path, exc.strerror or exc))
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat_module.S_ISREG(st.st_mode) or st.st_size > files.MAX_MANAGED_BYTES:
+                self.warn("%s is %s of %d bytes: not read" % (path, files.kind_of(st.st_mode), st.st_size))
+                return None
+            with os.fdopen(os.dup(fd), "rb") as f:
+                return f.read(files.MAX_MANAGED_BYTES).decode("utf-8", "replace")
+        except (IOError, OSError) as exc:
+            self.warn("cannot read %s: %s" % (path, exc.strerror or exc))
+            return None
+        finally:
+            os.close(fd)
 
     def read_int(self, path, missing_ok=True):
         text = self.read(path, missing_ok)
@@ -315,7 +339,8 @@ def read_stats_raw(r):
             return "proc", columns, rows
         except ValueError as exc:
             r.warn("cannot parse %s: %s" % (STAT_FILE, exc))
-    res = r.command(["conntrack", "-S"])
+    # conntrack -S talks ctnetlink, which the kernel loads on demand: facts stay read-only.
+    res = r.command(["conntrack", "-S"]) if module_present(r, "nf_conntrack_netlink") else None
     if res is not None:
         rc, out, err = res
         if rc == 0:
@@ -326,6 +351,8 @@ def read_stats_raw(r):
                 r.warn("cannot parse conntrack -S output: %s" % exc)
         else:
             r.warn("conntrack -S failed: %s" % (err.strip() or rc))
+    elif text is None and not module_present(r, "nf_conntrack_netlink"):
+        r.warn("no conntrack statistics: %s is missing, and conntrack -S would load nf_conntrack_netlink" % STAT_FILE)
     elif text is None:
         r.warn("no conntrack statistics: %s is missing and conntrack-tools is not installed" % STAT_FILE)
     return "none", [], []
@@ -576,9 +603,27 @@ NAT_STATEMENT = re.compile(r"\b(masquerade|snat|dnat|redirect)\b", re.I)
 NFT_TABLE = re.compile(r"^table (\S+) (\S+) \{")
 
 
+def module_present(r, name):
+    """Whether running a tool that needs kernel module ``name`` loads nothing new: the module is
+    loaded or built in, or this kernel cannot load modules at all. A read-only fact must not load one."""
+    if r.exists("/sys/module/%s" % name):
+        return True
+    modules = r.read("/proc/modules")
+    if modules is None:
+        return True  # no loadable module support: nothing can be loaded
+    if re.search(r"^%s " % re.escape(name), modules, re.M):
+        return True
+    release = (r.read("/proc/sys/kernel/osrelease") or "").strip()
+    builtin = r.read("/lib/modules/%s/modules.builtin" % release) if release else None
+    return builtin is not None and re.search(r"/%s\.ko\b" % re.escape(name), builtin) is not None
+
+
 def _nft_nat(r, notes):
     """True/False from nftables, or None. Lists chains first (no rules, cheap even with
-    a big ruleset), then only the tables that have a nat base chain."""
+    a big ruleset), then only the tables that have a nat base chain. Not at all when
+    nf_tables is not loaded: then there are no nftables rules, and nft would load it."""
+    if not module_present(r, "nf_tables"):
+        return False
     res = r.command(["nft", "list", "chains"])
     if res is None:
         return None
@@ -662,11 +707,13 @@ def _sysctl_name(key):
     return None
 
 
-def read_persistent(r):
-    files = sysctl_files(r)
+def read_persistent(r, exclude=()):
+    """What the boot files set; ``exclude``: paths to leave out (ours, to see what the boot
+    would give without them)."""
+    conf_files = [f for f in sysctl_files(r) if f not in exclude]
     sysctl = {}
-    for path in files:
-        text = r.read(path, missing_ok=False)
+    for path in conf_files:
+        text = r.read_config(path)
         for line in (text or "").splitlines():
             line = line.strip()
             if not line or line[0] in "#;" or "=" not in line:
@@ -677,7 +724,9 @@ def read_persistent(r):
                 sysctl[name] = {"value": _typed(value), "file": path}
     modprobe = {}
     for path in _conf_files(r, MODPROBE_DIRS):
-        text = r.read(path, missing_ok=False)
+        if path in exclude:
+            continue
+        text = r.read_config(path)
         for line in (text or "").splitlines():
             words = line.split("#", 1)[0].split()
             if len(words) >= 3 and words[0] == "options" and words[1] in ("nf_conntrack", "nf-conntrack"):
@@ -693,11 +742,11 @@ def read_persistent(r):
             modprobe[k] = {"value": _typed(v), "file": "/proc/cmdline"}
     modules_load = []
     for path in _conf_files(r, MODULES_LOAD_DIRS) + ([MODULES_FILE] if r.exists(MODULES_FILE) else []):
-        text = r.read(path, missing_ok=False) or ""
+        text = r.read_config(path) or ""
         names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
         if any(n in CONNTRACK_MODULES for n in names):
             modules_load.append(path)
-    return {"sysctl_files": files, "sysctl": sysctl, "modprobe": modprobe, "modules_load": modules_load}
+    return {"sysctl_files": conf_files, "sysctl": sysctl, "modprobe": modprobe, "modules_load": modules_load}
 
 
 def _round_buckets(value, page_size):
@@ -728,29 +777,89 @@ def build_drift(settings, persistent, module_type, page_size):
     return drift
 
 
-def read_tuning_record(r, path):
-    """The tune role's record (JSON object), or None when absent or unreadable (then a warning)."""
-    if not path:
-        return None
-    text = r.read(path)
-    if text is None:
-        return None
+RECORD_SCHEMA_VERSION = 1
+RECORD_REPAIR = "Move it aside (mv %s %s.broken) or restore it from its backup, then run again."
+
+
+def _int_map(value):
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in value.items())
+
+
+def record_shape_problem(data):
+    """Why ``data`` is not a tuning record (CONTRIBUTING.md), or None."""
+    if not isinstance(data, dict):
+        return "it holds JSON but not an object"
+    if data.get("schema_version") != RECORD_SCHEMA_VERSION:
+        return "schema_version is %r, expected %d" % (data.get("schema_version"), RECORD_SCHEMA_VERSION)
+    for name in ("original", "applied"):
+        if not _int_map(data.get(name)):
+            return "%s must map kernel keys to integers, got %r" % (name, data.get(name))
+    files = data.get("files", {})
+    if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
+        return "files must map names to paths, got %r" % (files,)
+    sources = data.get("original_source", {})
+    if not (isinstance(sources, dict) and all(isinstance(v, str) for v in sources.values())):
+        return "original_source must map kernel keys to strings, got %r" % (sources,)
+    created = data.get("created_directories", [])
+    if not (isinstance(created, list) and all(isinstance(v, str) and v.startswith("/") for v in created)):
+        return "created_directories must list absolute paths, got %r" % (created,)
+    pressure = data.get("pressure_entries")
+    if pressure is not None and (not isinstance(pressure, int) or isinstance(pressure, bool) or pressure < 0):
+        return "pressure_entries must be a non-negative integer, got %r" % (pressure,)
+    return None
+
+
+def load_record(full):
+    """(record dict or None when absent, raw text or None, problem or None). Never follows a
+    link, never blocks on a FIFO, never reads more than files.MAX_MANAGED_BYTES."""
+    try:
+        raw = files.read_regular(full)
+    except files.UnsafeFile as exc:
+        return None, None, str(exc)
+    if raw is None:
+        return None, None, None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, None, "it is not UTF-8 text"
+    if not text.strip():
+        return None, text, "it is empty (a truncated write?)"
     try:
         data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        r.warn("%s is not a JSON object: tuning record ignored" % path)
-        return None
-    return data
+    except ValueError as exc:
+        return None, text, "it is not valid JSON (%s)" % exc
+    problem = record_shape_problem(data)
+    if problem:
+        return None, text, problem
+    return data, text, None
+
+
+def record_error_message(path, problem):
+    return "tuning record %s cannot be used: %s. %s" % (path, problem, RECORD_REPAIR % (path, path))
+
+
+def read_tuning_record(r, path):
+    """(the tune role's record or None, the problem or None). A record that exists but cannot
+    be used is reported, never taken for "no record"."""
+    if not path:
+        return None, None
+    data, _text, problem = load_record(r.path(path))
+    if problem:
+        message = record_error_message(path, problem)
+        r.warn(message)
+        return None, message
+    return data, None
 
 
 def read_environment(r, settings, module_type, page_size, record_file=RECORD_FILE):
     ip_forward = r.read_int("/proc/sys/net/ipv4/ip_forward")
     present, source = read_nat(r)
     persistent = read_persistent(r)
+    record, record_error = read_tuning_record(r, record_file)
     return {
-        "tuning_record": read_tuning_record(r, record_file),
+        "tuning_record": record,
+        "tuning_record_error": record_error,
         "kube_proxy_running": kube_proxy_running(r),
         "nat_rules_present": present,
         "nat_rules_source": source,
@@ -768,7 +877,9 @@ def read_table(r, limit=None, top_sources=10, source="auto"):
             return table_walk.walk_proc(r.path(TABLE_FILE), limit=limit, top_sources=top_sources)
         except (IOError, OSError) as exc:
             r.warn("cannot read %s: %s" % (TABLE_FILE, exc.strerror or exc))
-    if source in ("auto", "conntrack"):
+    if source in ("auto", "conntrack") and not module_present(r, "nf_conntrack_netlink"):
+        r.warn("cannot walk the table: %s is missing, and conntrack -L would load nf_conntrack_netlink" % TABLE_FILE)
+    elif source in ("auto", "conntrack"):
         binary = r.which("conntrack")
         if binary:
             try:

@@ -297,6 +297,57 @@ def kernel_expect_max(buckets):
     return max(1, int(buckets) // 256) * 4
 
 
+# Kernel defaults of the other writable keys (6.x; the older ones noted in boot_defaults()).
+KERNEL_OTHER_DEFAULTS = {
+    "nf_conntrack_acct": 0,
+    "nf_conntrack_timestamp": 0,
+    "nf_conntrack_checksum": 1,
+    "nf_conntrack_helper": 0,
+    "nf_conntrack_tcp_loose": 1,
+    "nf_conntrack_tcp_be_liberal": 0,
+    "nf_conntrack_tcp_ignore_invalid_rst": 0,
+    "nf_conntrack_tcp_max_retrans": 3,
+    "nf_conntrack_log_invalid": 0,
+    "nf_conntrack_events": 2,
+    "nf_conntrack_frag6_timeout": 60,
+    "nf_conntrack_frag6_high_thresh": 4 * 1024 * 1024,
+    "nf_conntrack_frag6_low_thresh": 3 * 1024 * 1024,
+}
+
+
+def kernel_version(release):
+    """(major, minor) from a release string like 6.1.0-27-amd64, or None."""
+    m = re.match(r"^(\d+)\.(\d+)", release or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def boot_defaults(release, mem_total_bytes, hashsize=None, page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
+    """What nf_conntrack starts with when it loads and no sysctl is applied: max, buckets,
+    expect_max and the other keys, by kernel version and RAM. ``hashsize``: an
+    ``options nf_conntrack hashsize=N`` in force (then the kernel keeps its old max factor 8)."""
+    version = kernel_version(release) or (6, 0)
+    if hashsize:
+        buckets = round_buckets(hashsize, page_size_bytes, bucket_bytes)
+        max_entries = 8 * buckets
+    elif version >= (5, 15):
+        # 5.15 ("sanitize table size default settings"): max == buckets.
+        buckets = kernel_default_buckets(mem_total_bytes, page_size_bytes, bucket_bytes)
+        max_entries = buckets
+    else:
+        gib = 1 << 30
+        size = 65536 if mem_total_bytes > 4 * gib else 16384 if mem_total_bytes > gib else \
+            max(32, mem_total_bytes // 16384 // bucket_bytes)
+        buckets = round_buckets(size, page_size_bytes, bucket_bytes)
+        max_entries = 4 * buckets
+    out = dict(KERNEL_TIMEOUTS)
+    out.update(KERNEL_OTHER_DEFAULTS)
+    if version < (5, 19):
+        out["nf_conntrack_events"] = 1  # "2 (auto)" came with 5.19
+    out.update({"nf_conntrack_max": max_entries, "nf_conntrack_buckets": buckets,
+                "nf_conntrack_expect_max": kernel_expect_max(buckets)})
+    return out
+
+
 def buckets_for(max_entries, target_chain_depth=DEFAULT_TARGET_CHAIN_DEPTH,
                 page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
     """Buckets so that max / buckets <= target_chain_depth, rounded like the kernel."""

@@ -15,17 +15,17 @@ against a temporary tree. Standard library only; Python 3.8 compatible.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import difflib
 import errno
+import hashlib
 import json
 import os
 import re
-import shutil
 import stat
 import struct
-import tempfile
 import time
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, reading, sizing
 
 NETFILTER_DIR = "proc/sys/net/netfilter"
 HASHSIZE_PARAM = "sys/module/nf_conntrack/parameters/hashsize"
@@ -41,6 +41,19 @@ UDEV_RULE = ('ACTION=="add", SUBSYSTEM=="module", KERNEL=="nf_conntrack", '
              'RUN+="/usr/lib/systemd/systemd-sysctl --prefix=/net/netfilter"')
 
 HEADER = ("# Managed by Ansible (netfilter.conntrack.settings). Local edits are overwritten.\n")
+# How a drop-in of ours is recognised: anything else at our path is someone else's file.
+OWN_MARKER = "# Managed by Ansible (netfilter.conntrack"
+
+# Only files the boot reads, in the directories it reads them from, with our own name.
+UDEV_RULES_DIRS = ("/etc/udev/rules.d", "/run/udev/rules.d", "/usr/lib/udev/rules.d", "/lib/udev/rules.d")
+MANAGED_DIRS = {"sysctl": reading.SYSCTL_DIRS, "modprobe": reading.MODPROBE_DIRS,
+                "modules_load": reading.MODULES_LOAD_DIRS, "udev_rule": UDEV_RULES_DIRS}
+MANAGED_SUFFIX = {"sysctl": "conf", "modprobe": "conf", "modules_load": "conf", "udev_rule": "rules"}
+OWN_NAME = r"^([0-9]{1,3}-)?netfilter-conntrack([-_.][A-Za-z0-9_.-]*)?\.%s$"
+FACTS_DIR = "/etc/ansible/facts.d"
+LOCK_FILE = "/run/lock/netfilter-conntrack.lock"
+# A max below this is legal but almost surely a typo: the table would fill at once.
+SANE_MIN_MAX = 1024
 
 INT_MAX = 2 ** 31 - 1
 # proc_dointvec_jiffies refuses seconds above INT_MAX / HZ; HZ is at most 1000.
@@ -95,15 +108,9 @@ KUBE_PROXY_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp
 class SettingsError(Exception):
     """Bad input, found before anything was touched."""
 
-
-class FileWriteError(Exception):
-    """A file write failed; the files listed in ``restored`` were put back."""
-
-    def __init__(self, cause, restored, rollback_errors):
-        super(FileWriteError, self).__init__(str(cause))
-        self.cause = cause
-        self.restored = restored
-        self.rollback_errors = rollback_errors
+    def __init__(self, detail):
+        self.detail = detail
+        super(SettingsError, self).__init__("nothing was changed: " + detail)
 
 
 class ApplyError(Exception):
@@ -134,17 +141,17 @@ def coerce_value(key, value):
     kind, low, high = KEYS[key]
     if isinstance(value, bool):
         if kind != "bool":
-            raise SettingsError("%s: expected an integer, got a boolean (%r)" % (key, value))
+            raise SettingsError("settings.%s: expected an integer, got a boolean (%r)" % (key, value))
         number = int(value)
     elif isinstance(value, int):
         number = value
     elif isinstance(value, str) and re.match(r"^\s*-?[0-9]+\s*$", value):
         number = int(value.strip())
     else:
-        raise SettingsError("%s: expected an integer, got %s %r" % (key, type(value).__name__, value))
+        raise SettingsError("settings.%s: expected an integer, got %s %r" % (key, type(value).__name__, value))
     if not low <= number <= high:
         unit = " seconds" if kind == "timeout" else ""
-        raise SettingsError("%s: %d is out of range (%d..%d%s)" % (key, number, low, high, unit))
+        raise SettingsError("settings.%s: %d is out of range (accepted: %d..%d%s)" % (key, number, low, high, unit))
     return number
 
 
@@ -155,20 +162,24 @@ def validate_settings(settings):
     problems, clean = [], {}
     for key in sorted(settings, key=str):
         if not isinstance(key, str) or not KEY_RE.match(key):
-            problems.append("%r is not an nf_conntrack sysctl name (use names like nf_conntrack_max)" % (key,))
+            problems.append("settings: %r is not an nf_conntrack sysctl name (use names like nf_conntrack_max)"
+                            % (key,))
             continue
         if key not in KEYS:
-            problems.append("%s is not on the allowlist of writable nf_conntrack keys" % key)
+            close = difflib.get_close_matches(key, sorted(KEYS), 1)
+            problems.append("settings: %s is not on the allowlist of writable nf_conntrack keys%s"
+                            % (key, "; did you mean %s?" % close[0] if close else ""))
             continue
         try:
             clean[key] = coerce_value(key, settings[key])
         except SettingsError as exc:
-            problems.append(str(exc))
+            problems.append(exc.detail)
     low, high = clean.get("nf_conntrack_frag6_low_thresh"), clean.get("nf_conntrack_frag6_high_thresh")
     if low is not None and high is not None and low > high:
-        problems.append("nf_conntrack_frag6_low_thresh must not exceed nf_conntrack_frag6_high_thresh")
+        problems.append("settings: nf_conntrack_frag6_low_thresh (%d) must not exceed nf_conntrack_frag6_high_thresh (%d)"
+                        % (low, high))
     if problems:
-        raise SettingsError("refused before any change: " + "; ".join(problems))
+        raise SettingsError("; ".join(problems))
     return clean
 
 
@@ -219,7 +230,12 @@ def _read_int(path):
 
 
 class ConntrackSettings(object):
-    """Desired nf_conntrack state on one host, the community.crypto backend way."""
+    """Desired nf_conntrack state on one host, the community.crypto backend way.
+
+    One run is a transaction: validate (no I/O), then under the host lock read and plan,
+    preflight, and apply with a journal, so that any failure puts back every runtime value,
+    file, record, backup and directory this run touched.
+    """
 
     def __init__(self, settings, root="/", state="present", runtime=True,
                  persist_sysctl=True, sysctl_file=DEFAULT_SYSCTL_FILE,
@@ -227,7 +243,8 @@ class ConntrackSettings(object):
                  boot_fix="auto", modules_load_file=DEFAULT_MODULES_LOAD_FILE,
                  udev_rule_file=DEFAULT_UDEV_RULE_FILE,
                  kube_proxy="respect", strict=False, backup=False, backup_func=None,
-                 granularity=None, record_file=None, record_pressure_entries=None, now=None):
+                 granularity=None, record_file=None, record_pressure_entries=None, now=None,
+                 force=False, lock_timeout=60.0, restore=None):
         self.root = root or "/"
         self.state = state
         self.runtime_enabled = runtime
@@ -242,12 +259,15 @@ class ConntrackSettings(object):
         self.backup_func = backup_func or self._backup_copy
         self.granularity = granularity or bucket_granularity()
         self.raw_settings = settings if settings is not None else {}
+        self.force = force
+        self.lock_timeout = lock_timeout
+        self.restore = restore
         self.settings = None
         self.warnings = []
         self.notes = []
         self.skipped = {}
         self.runtime = {}      # key -> {"before": int|None, "after": int}
-        self.files = {}        # logical name -> dict(path, before, after)
+        self.files = {}        # logical name -> dict(path, full, before, after, changed)
         self.environment = {}
         self._missing = set()
         self.wanted = {}
@@ -258,6 +278,11 @@ class ConntrackSettings(object):
         self.now = now or (lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.record = None     # like a files entry, plus "data" (the record dict or None)
         self.requested = {}    # validated settings before bucket rounding: the record's "applied"
+        self.from_record = False   # state=absent restoring the record's originals
+        self.remove_directories = []   # created by earlier runs, removed once empty (rollback)
+        self.created = []      # directories this run creates (host paths)
+        self.backups = {}      # path -> backup path made by this run
+        self.mismatches = {}
 
     # ---------------------------------------------------------------- paths
     def _host(self, path):
@@ -270,33 +295,85 @@ class ConntrackSettings(object):
     # ----------------------------------------------------------- validation
     def validate(self):
         """Every input checked before anything is read for writing or touched."""
-        if self.state not in ("present", "absent"):
-            raise SettingsError("state must be present or absent")
-        if self.kube_proxy not in ("respect", "override"):
-            raise SettingsError("kube_proxy must be respect or override")
-        if self.boot_fix not in ("auto", "always", "never"):
-            raise SettingsError("boot_fix must be auto, always or never")
-        suffix = {"sysctl": ".conf", "modprobe": ".conf", "modules_load": ".conf", "udev_rule": ".rules"}
-        for name, path in self.paths.items():
-            if not isinstance(path, str) or not path.startswith("/") or ".." in path.split("/") \
-                    or not path.endswith(suffix[name]) or path.endswith("/" + suffix[name]):
-                raise SettingsError("%s_file must be an absolute path ending in %s (the only files the %s "
-                                    "loader reads), got %r" % (name, suffix[name], name.replace("_", "-"), path))
-        if self.record_file is not None and (not isinstance(self.record_file, str) or not self.record_file.startswith("/")
-                                             or ".." in self.record_file.split("/") or self.record_file.endswith("/")):
-            raise SettingsError("record_file must be an absolute file path, got %r" % (self.record_file,))
+        for option, value, accepted in (("state", self.state, ("present", "absent")),
+                                        ("kube_proxy", self.kube_proxy, ("respect", "override")),
+                                        ("boot_fix", self.boot_fix, ("auto", "always", "never"))):
+            if value not in accepted:
+                raise SettingsError("%s: %r is not one of %s" % (option, value, ", ".join(accepted)))
+        for name in sorted(self.paths):
+            problem = managed_path_problem(name, self.paths[name])
+            if problem:
+                raise SettingsError(problem)
+        if self.record_file is not None:
+            problem = record_path_problem(self.record_file)
+            if problem:
+                raise SettingsError(problem)
         if self.record_pressure_entries is not None and int(self.record_pressure_entries) < 0:
-            raise SettingsError("record_pressure_entries must not be negative")
+            raise SettingsError("record_pressure_entries: %r is negative (accepted: 0 or more)"
+                                % (self.record_pressure_entries,))
+        if not isinstance(self.lock_timeout, (int, float)) or not 0 <= self.lock_timeout <= 3600:
+            raise SettingsError("lock_timeout: %r is out of range (accepted: 0..3600 seconds)" % (self.lock_timeout,))
         self.settings = validate_settings(self.raw_settings)
         self.requested = dict(self.settings)
+        if self.restore is not None:
+            if self.settings or self.state != "present":
+                raise SettingsError("restore: cannot be combined with settings or state=absent (restore puts back "
+                                    "exactly what an earlier run found)")
+            validate_undo(self.restore)
+            return self.settings
         if self.state == "present" and not self.settings:
-            raise SettingsError("settings is empty: nothing to apply")
+            raise SettingsError("settings: {} is empty; with state=present give at least one key to apply")
+        self._check_buckets()
+        self._check_sane_max(self.settings)
+        return self.settings
+
+    def _check_buckets(self):
         if "nf_conntrack_buckets" in self.settings:
             self.settings["nf_conntrack_buckets"] = round_buckets(self.settings["nf_conntrack_buckets"],
                                                                   self.granularity)
             if self.settings["nf_conntrack_buckets"] > BUCKETS_MAX:
-                raise SettingsError("refused before any change: nf_conntrack_buckets rounds up past %d" % BUCKETS_MAX)
-        return self.settings
+                raise SettingsError("settings.nf_conntrack_buckets: rounds up past %d (accepted: 1..%d)"
+                                    % (BUCKETS_MAX, BUCKETS_MAX))
+
+    def _check_sane_max(self, settings, count=None):
+        """Legal for the kernel, almost surely a mistake: only with force."""
+        value = settings.get("nf_conntrack_max")
+        if value is None or self.force or self.state != "present":
+            return
+        if value == 0:
+            why = "0 removes the limit (the table may grow until memory runs out)"
+        elif value < SANE_MIN_MAX:
+            why = "%d is below %d, so the table would fill almost at once" % (value, SANE_MIN_MAX)
+        elif count is not None and value < count:
+            why = ("%d is below the %d entries tracked now: new connections would be dropped until the table "
+                   "drains" % (value, count))
+        else:
+            return
+        raise SettingsError("settings.nf_conntrack_max: %s; set force: true to apply it anyway" % why)
+
+    # ---------------------------------------------------------------- run
+    def run(self, check_mode=False):
+        """The whole transaction under the host lock; returns changed. Check mode locks only
+        when a lock file exists already (it creates nothing) and writes nothing."""
+        if self.settings is None:
+            self.validate()
+        lock = files.ExclusiveLock(self._host(LOCK_FILE), self.lock_timeout, create=not check_mode)
+        try:
+            lock.acquire()
+        except files.LockTimeout as exc:
+            raise SettingsError(str(exc))
+        except (IOError, OSError) as exc:
+            raise SettingsError("cannot take the lock %s (%s)" % (LOCK_FILE, exc.strerror or exc))
+        try:
+            self.plan()
+            changed = self.needs_change()
+            if changed:
+                self.preflight()
+                if not check_mode:
+                    self.apply()
+            return changed
+        finally:
+            lock.release()
 
     # ---------------------------------------------------------- environment
     def detect(self):
@@ -321,6 +398,12 @@ class ConntrackSettings(object):
         if self.settings is None:
             self.validate()
         env = self.detect()
+        if self.restore is not None:
+            self._plan_restore(self.restore)
+            self._planned = True
+            return self
+        if self.state == "absent" and self.record_file is not None and not self.raw_settings:
+            self._take_record_originals()
         self._check_memory()
         wanted = dict(self.settings)
         if env["kube_proxy_running"]:
@@ -343,42 +426,71 @@ class ConntrackSettings(object):
         self.wanted = wanted
         if self.runtime_enabled:
             self._plan_runtime(wanted, env)
+        if env["available"]:
+            count = _read_int(self._netfilter("nf_conntrack_count"))
+            self._check_sane_max(wanted, count)
+            new_max = self.runtime.get("nf_conntrack_max", {}).get("after")
+            if count and new_max and new_max < count:
+                self.warnings.append("nf_conntrack_max %d is below the %d entries tracked now: new connections are "
+                                     "dropped until the table drains" % (new_max, count))
         if self.strict and self.skipped:
             raise SettingsError("strict: would skip %s" % "; ".join(
                 "%s (%s)" % (k, v) for k, v in sorted(self.skipped.items())))
         self._plan_files(wanted, env)
         if self.record_file is not None:
             self._plan_record()
+        if self.state == "present":
+            self.created = self._directories_to_create()
         self._planned = True
         return self
+
+    def _load_record(self):
+        """(record dict, its text) or (None, None); a record that exists but cannot be used stops the run."""
+        data, text, problem = reading.load_record(self._host(self.record_file))
+        if problem:
+            raise SettingsError(reading.record_error_message(self.record_file, problem))
+        return data, text
+
+    def _take_record_originals(self):
+        """state=absent with a record: restore its originals and remove the files it names."""
+        record = self._load_record()[0]
+        if record is None:
+            self.notes.append("no tuning record at %s: removing our drop-ins only, runtime values stay as they are"
+                              % self.record_file)
+            return
+        self.from_record = True
+        for name, path in sorted(record.get("files", {}).items()):
+            if name not in self.paths:
+                continue
+            problem = managed_path_problem(name, path)
+            if problem:
+                raise SettingsError("the tuning record %s names files.%s: %s" % (self.record_file, name, problem))
+            self.paths[name] = path
+        try:
+            self.settings = validate_settings(record.get("original", {}))
+        except SettingsError as exc:
+            raise SettingsError("the tuning record %s holds an original value that cannot be applied: %s"
+                                % (self.record_file, exc.detail))
+        self.requested = dict(self.settings)
+        self._check_buckets()
+        unknown = sorted(k for k, v in record.get("original_source", {}).items() if v == "unknown")
+        if unknown:
+            self.notes.append("the values before the first tune of %s are not known (nf_conntrack was not loaded "
+                              "then): they return to the kernel defaults at the next boot" % ", ".join(unknown))
+        self.remove_directories = list(record.get("created_directories", []))
 
     def _plan_record(self):
         """The record's new content: originals from the first run kept, times kept when nothing changed."""
         full = self._host(self.record_file)
-        raw = _read(full)
-        before = raw.decode("utf-8", "replace") if raw is not None else None
-        previous = {}
-        if before is not None:
-            try:
-                previous = json.loads(before)
-            except ValueError:
-                previous = None
-            if not isinstance(previous, dict):
-                self.warnings.append("%s is not a JSON object: starting a new tuning record" % self.record_file)
-                previous = {}
+        previous, before = self._load_record()
         data = None
         if self.state == "present":
-            seen = {}
-            for key in sorted(self.requested):
-                value = self._read_runtime(key)
-                if value is not None:
-                    seen[key] = value
-            original = dict(seen)
-            original.update(previous.get("original") or {})
+            previous = previous or {}
+            original, sources = self._originals(previous)
             now = self.now()
             unchanged = previous.get("applied") == self.requested and previous.get("original") == original
             data = {
-                "schema_version": 1,
+                "schema_version": reading.RECORD_SCHEMA_VERSION,
                 "original": original,
                 "recorded_at": previous.get("recorded_at") or now,
                 "applied": dict(self.requested),
@@ -386,9 +498,75 @@ class ConntrackSettings(object):
                 "pressure_entries": self.record_pressure_entries or previous.get("pressure_entries"),
                 "files": dict(self.paths),
             }
+            # Only when they say something, so that records of earlier versions stay byte for byte.
+            if any(v != "runtime" for v in sources.values()):
+                data["original_source"] = sources
+            created = sorted(set(previous.get("created_directories", [])) | set(self._directories_to_create()))
+            if created:
+                data["created_directories"] = created
         content = render_record(data) if data is not None else None
         self.record = {"path": self.record_file, "full": full, "before": before, "after": content,
                        "data": data, "changed": before != content, "fix_attrs": False}
+
+    def _originals(self, previous):
+        """(original, source) for every requested key: kept from the record, else the runtime value
+        now, else (module not loaded) what the kernel will boot with."""
+        original = dict(previous.get("original") or {})
+        sources = dict(previous.get("original_source") or {})
+        for key in original:
+            sources.setdefault(key, "runtime")
+        boot = None
+        for key in sorted(self.requested):
+            if key in original or sources.get(key) == "unknown":
+                continue
+            value = self._read_runtime(key) if self.environment.get("available") else None
+            if value is not None:
+                original[key], sources[key] = value, "runtime"
+                continue
+            if boot is None:
+                boot = self._boot_values()
+            if key in boot:
+                original[key], sources[key] = boot[key]
+            else:
+                sources[key] = "unknown"
+        return original, sources
+
+    def _boot_values(self):
+        """{key: (value, source)}: what nf_conntrack gets when it loads without our files."""
+        r = reading.Reader(self.root, run_command=_no_commands)
+        persistent = reading.read_persistent(r, exclude=set(self.paths.values()))
+        meminfo = r.read("/proc/meminfo") or ""
+        m = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M)
+        hashsize = persistent["modprobe"].get("hashsize")
+        hashsize_value = hashsize["value"] if hashsize and isinstance(hashsize["value"], int) else None
+        defaults = sizing.boot_defaults(self.environment.get("kernel_release"),
+                                        int(m.group(1)) * 1024 if m else 0, hashsize_value,
+                                        self.granularity * struct.calcsize("P"), struct.calcsize("P"))
+        out = dict((k, (v, "kernel_default")) for k, v in defaults.items())
+        if not m:
+            for key in ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max"):
+                out.pop(key, None)  # these defaults scale with RAM
+        if hashsize_value:
+            for key in ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max"):
+                out[key] = (defaults[key], "file:" + hashsize["file"])
+        for key, entry in persistent["sysctl"].items():
+            if key in KEYS and isinstance(entry["value"], int) and not isinstance(entry["value"], bool):
+                value = round_buckets(entry["value"], self.granularity) if key == "nf_conntrack_buckets" \
+                    else entry["value"]
+                out[key] = (value, "file:" + entry["file"])
+        return out
+
+    def _directories_to_create(self):
+        """Host paths of the directories the planned writes would create."""
+        targets = [info for info in self.files.values() if info["changed"] and info["after"] is not None]
+        full_paths = [info["full"] for info in targets]
+        if self.state == "present" and self.record_file is not None:
+            full_paths.append(self._host(self.record_file))
+        out = set()
+        for full in full_paths:
+            for directory in files.missing_directories(os.path.dirname(full)):
+                out.add("/" + os.path.relpath(directory, self.root))
+        return sorted(out)
 
     def _check_memory(self):
         """A hash table bigger than half the RAM would fail (or wake the OOM killer) midway: refuse it now."""
@@ -400,22 +578,19 @@ class ConntrackSettings(object):
         mem_total_bytes = int(m.group(1)) * 1024
         table_bytes = buckets * struct.calcsize("P")
         if table_bytes > mem_total_bytes // 2:
-            raise SettingsError("refused before any change: nf_conntrack_buckets %d needs a %d MiB hash table, "
-                                "more than half of this host's %d MiB of RAM"
-                                % (buckets, table_bytes >> 20, mem_total_bytes >> 20))
+            raise SettingsError("settings.nf_conntrack_buckets: %d needs a %d MiB hash table, more than half of "
+                                "this host's %d MiB of RAM" % (buckets, table_bytes >> 20, mem_total_bytes >> 20))
 
     def _plan_runtime(self, wanted, env):
         if not env["available"]:
             for key in sorted(wanted):
                 self.skipped.setdefault(key, "nf_conntrack is not loaded: not applied at runtime")
-            self.warnings.append("nf_conntrack is not loaded here: nothing applied at runtime; the boot files "
-                                 "apply the values when it loads")
+            if wanted:
+                self.warnings.append("nf_conntrack is not loaded here: nothing applied at runtime; the boot files "
+                                     "apply the values when it loads")
             return
         for key in sorted(wanted):
-            path = self._netfilter(key)
-            before = _read_int(path)
-            if key == "nf_conntrack_buckets" and before is None:
-                before = _read_int(self._host(HASHSIZE_PARAM))
+            before = self._read_runtime(key)
             if before is None:
                 self.skipped[key] = "not present in this kernel (%s)" % (env["kernel_release"] or "unknown release")
                 self._missing.add(key)
@@ -425,11 +600,6 @@ class ConntrackSettings(object):
                 self.skipped[key] = "/proc/sys is mounted read-only here (a container without unmask=/proc/sys)"
                 continue
             self.runtime[key] = {"before": before, "after": wanted[key]}
-        count = _read_int(self._netfilter("nf_conntrack_count"))
-        new_max = self.runtime.get("nf_conntrack_max", {}).get("after")
-        if count and new_max and new_max < count:
-            self.warnings.append("nf_conntrack_max %d is below the %d entries tracked now: new connections are "
-                                 "dropped until the table drains" % (new_max, count))
         if env["proc_sys_read_only"] and wanted:
             self.warnings.append("/proc/sys is read-only in this container: runtime values were not applied")
 
@@ -454,11 +624,31 @@ class ConntrackSettings(object):
             self._plan_file("modules_load", HEADER + "nf_conntrack\n" if present else None, False)
             self._plan_file("udev_rule", HEADER + "# Re-apply net.netfilter sysctls once nf_conntrack exists "
                             "(systemd sysctl.d(5)).\n" + UDEV_RULE + "\n" if present else None, False)
+        elif present and loadable and self.boot_fix == "never":
+            self.warnings.append("boot_fix=never on a loadable nf_conntrack: when the module loads after "
+                                 "systemd-sysctl at boot (nftables, docker), the net.netfilter values of %s are "
+                                 "not applied and max becomes the kernel default (8 x hashsize with a modprobe "
+                                 "hashsize)" % self.paths["sysctl"])
         if present and env["module"] == "builtin" and "nf_conntrack_buckets" in persisted:
             self.notes.append("nf_conntrack is built in: nf_conntrack_buckets persists through the sysctl drop-in; "
                               "the kernel command line nf_conntrack.hashsize=N is the other way")
         if present and (self.persist_sysctl and persisted):
             self._check_sysctl_order(persisted)
+
+    def _read_managed(self, option, path, full):
+        """Current text of a managed file, or None; anything but a regular file stops the run."""
+        try:
+            raw = files.read_regular(full)
+        except files.UnsafeFile as exc:
+            raise SettingsError("%s: %s cannot be managed: %s. Remove or rename it, or choose another path"
+                                % (option, path, exc))
+        if raw is None:
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SettingsError("%s: %s is not UTF-8 text: not a file this collection wrote. Move it aside"
+                                % (option, path))
 
     def _plan_file(self, name, content, leave_alone):
         """content None: the file must not exist; leave_alone: not managed this run."""
@@ -466,16 +656,52 @@ class ConntrackSettings(object):
             return
         path = self.paths[name]
         full = self._host(path)
-        before = _read(full)
-        info = {"path": path, "full": full, "before": before.decode("utf-8", "replace") if before is not None else None,
-                "after": content, "fix_attrs": False}
+        before = self._read_managed("%s_file" % name, path, full)
+        if before is not None and OWN_MARKER not in before and not self.force:
+            raise SettingsError("%s_file: %s exists and was not written by this collection (no %r line): not %s "
+                                "it. Move it aside, choose another %s_file, or set force: true"
+                                % (name, path, OWN_MARKER, "removing" if content is None else "replacing", name))
+        info = {"path": path, "full": full, "before": before, "after": content, "fix_attrs": False}
         if content is not None and before is not None:
             st = os.lstat(full)
             want_owner = os.geteuid() == 0
-            info["fix_attrs"] = (stat.S_IMODE(st.st_mode) != 0o644 or not stat.S_ISREG(st.st_mode)
+            info["fix_attrs"] = (stat.S_IMODE(st.st_mode) != 0o644
                                  or (want_owner and (st.st_uid, st.st_gid) != (0, 0)))
         info["changed"] = info["before"] != content or info["fix_attrs"]
         self.files[name] = info
+
+    def _plan_restore(self, undo):
+        """Put back what an earlier run found, only where that run's writes are still in place."""
+        by_path = dict((path, name) for name, path in self.paths.items())
+        if self.record_file is not None:
+            by_path[self.record_file] = "record"
+        for path in sorted(undo.get("files", {})):
+            entry = undo["files"][path]
+            name = by_path.get(path)
+            if name is None:
+                raise SettingsError("restore: %s is not one of this call's files (sysctl_file, modprobe_file, "
+                                    "modules_load_file, udev_rule_file, record_file)" % path)
+            full = self._host(path)
+            now = self._read_managed("restore", path, full)
+            if _sha256(now) != entry.get("sha256_after"):
+                raise SettingsError("restore: %s changed since the run that wrote it (another run or an edit): "
+                                    "not putting anything back" % path)
+            info = {"path": path, "full": full, "before": now, "after": entry.get("content"), "fix_attrs": False,
+                    "data": None}
+            info["changed"] = info["before"] != info["after"]
+            if name == "record":
+                self.record = info
+            else:
+                self.files[name] = info
+        if self.runtime_enabled and self.environment["available"]:
+            for key, value in sorted(undo.get("runtime", {}).items()):
+                before = self._read_runtime(key)
+                if before is not None:
+                    self.runtime[key] = {"before": before, "after": value}
+        self.settings = dict(undo.get("runtime", {}))
+        self.wanted = dict(self.settings)
+        self.remove_directories = list(undo.get("directories", []))
+
 
     def _render_sysctl(self, keys):
         lines = [HEADER, "# Applied at boot by systemd-sysctl and sysctl --system.\n"]
@@ -512,10 +738,10 @@ class ConntrackSettings(object):
             full = self._host(path)
             if os.path.realpath(full) == ours_real:
                 continue
-            data = _read(full)
-            if data is None:
+            text = reading.Reader(self.root, run_command=_no_commands).read_config(path)
+            if text is None:
                 continue
-            theirs = parse_sysctl_file(data.decode("utf-8", "replace"))
+            theirs = parse_sysctl_file(text)
             for key in sorted(keys):
                 if SYSCTL_PREFIX + key in theirs:
                     self.warnings.append("%s%s is also set in %s, which sysctl applies after %s: its value (%s) "
@@ -529,7 +755,29 @@ class ConntrackSettings(object):
         if not self._planned:
             self.plan()
         return (bool(self._runtime_changes()) or any(f["changed"] for f in self.files.values())
-                or bool(self.record and self.record["changed"]))
+                or bool(self.record and self.record["changed"]) or bool(self._removable_directories()))
+
+    def _removable_directories(self):
+        """Directories an earlier run created that are empty now or will be after this run (innermost first)."""
+        leaving = set(info["full"] for info in self._changed_files() if info["after"] is None)
+        out = []
+        for directory in sorted(self.remove_directories, key=len, reverse=True):
+            full = self._host(directory)
+            try:
+                names = os.listdir(full)
+            except OSError:
+                continue
+            rest = [n for n in names if os.path.join(full, n) not in leaving
+                    and os.path.join(full, n) not in [self._host(d) for d in out]]
+            if not rest and os.path.isdir(full) and not os.path.islink(full):
+                out.append(directory)
+        return out
+
+    def _changed_files(self):
+        out = [self.files[name] for name in sorted(self.files) if self.files[name]["changed"]]
+        if self.record and self.record["changed"]:
+            out.append(self.record)
+        return out
 
     def _write_order(self, keys, before):
         """Growing: buckets before max, so chains never get deeper than planned; shrinking: the reverse."""
@@ -559,12 +807,10 @@ class ConntrackSettings(object):
             f.write("%d\n" % value)
 
     def preflight(self):
-        """Refuse up front what would fail midway (a read-only /etc, an unwritable key): nothing changes."""
+        """Refuse up front what would fail midway (a read-only or full /etc, an unwritable key): nothing changes."""
         problems = []
-        managed = [self.files[name] for name in sorted(self.files)] + ([self.record] if self.record else [])
-        for info in managed:
-            if not info["changed"]:
-                continue
+        needed = {}
+        for info in self._changed_files():
             directory = os.path.dirname(info["full"])
             while not os.path.isdir(directory):
                 directory = os.path.dirname(directory)
@@ -572,6 +818,16 @@ class ConntrackSettings(object):
                 problems.append("%s: %s is on a read-only file system" % (info["path"], directory))
             elif not os.access(directory, os.W_OK):
                 problems.append("%s: no permission to write in %s" % (info["path"], directory))
+            elif info["after"] is not None:
+                size = len(info["after"].encode("utf-8"))
+                if self.backup and info["before"] is not None:
+                    size += len(info["before"].encode("utf-8"))
+                needed[directory] = needed.get(directory, 0) + size
+        for directory, size in sorted(needed.items()):
+            free = _free_bytes(directory)
+            # A new file takes at least one block, and the old one is freed only after the rename.
+            if free is not None and free < size + 8192:
+                problems.append("%s has %d bytes free, the new files need about %d" % (directory, free, size + 8192))
         for key in sorted(self._runtime_changes()):
             if not os.access(self._write_path(key), os.W_OK):
                 problems.append("%s: not writable here" % key)
@@ -579,142 +835,120 @@ class ConntrackSettings(object):
             raise ApplyError("nothing was changed: " + "; ".join(problems),
                              {"rolled_back": [], "rollback_errors": [], "failed_key": None})
 
-    def _rollback_runtime(self, done, befores):
-        errors = []
-        for key in reversed(done):
-            try:
-                self._write_runtime(key, befores[key])
-            except (IOError, OSError) as exc:
-                errors.append("%s: %s" % (key, exc))
-        return errors
-
-    def apply_runtime(self):
-        """Write the changed keys in a safe order; on a failure restore those written and raise."""
-        changes = self._runtime_changes()
-        befores = dict((k, v["before"]) for k, v in changes.items())
-        order = self._write_order(dict((k, v["after"]) for k, v in changes.items()), befores)
-        done = []
-        for key in order:
-            try:
-                self._write_runtime(key, changes[key]["after"])
-                done.append(key)
-            except (IOError, OSError) as exc:
-                rollback_errors = self._rollback_runtime(done, befores)
-                msg = "writing %s=%d failed (%s)" % (key, changes[key]["after"], exc.strerror or exc)
-                if done:
-                    msg += "; rolled back %s" % ", ".join(done)
-                if rollback_errors:
-                    msg += "; ROLLBACK FAILED for %s" % "; ".join(rollback_errors)
-                raise ApplyError(msg, {"rolled_back": done, "rollback_errors": rollback_errors, "failed_key": key})
-        for key in order:
-            actual = _read_int(self._netfilter(key))
-            if key == "nf_conntrack_buckets" and actual is None:
-                actual = _read_int(self._host(HASHSIZE_PARAM))
-            if actual != changes[key]["after"]:
-                self.warnings.append("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]))
-                self.runtime[key]["after"] = actual
-        return done, befores
-
     def _backup_copy(self, full):
         dest = "%s.%d.%s~" % (full, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
-        shutil.copy2(full, dest)
-        return dest
-
-    def apply_files(self):
-        """Each file atomically; if one fails, the ones already written get their old content back."""
-        undo = []
-        try:
-            for name in sorted(self.files):
-                info = self.files[name]
-                if not info["changed"]:
-                    continue
-                full = info["full"]
-                old = _read(full)
-                if self.backup and old is not None:
-                    info["backup"] = self.backup_func(full)
-                if info["after"] is None:
-                    os.unlink(full)
-                else:
-                    write_atomic(full, info["after"].encode("utf-8"))
-                undo.append((info["path"], full, old))
-        except (IOError, OSError) as exc:
-            errors = []
-            for path, full, old in reversed(undo):
-                try:
-                    if old is None:
-                        os.unlink(full)
-                    else:
-                        write_atomic(full, old)
-                except (IOError, OSError) as rexc:
-                    errors.append("%s: %s" % (path, rexc))
-            raise FileWriteError(exc, [u[0] for u in undo], errors)
+        return files.copy_regular(full, dest)
 
     def apply(self):
-        """Preflight, runtime (ordered), then files; any failure puts back what was written and raises."""
+        """Preflight, then the record, runtime (ordered) and files under one journal: any failure
+        (a full disk, an immutable file, a failing backup, a value that does not read back when
+        restoring) puts back everything this run wrote and raises ApplyError."""
         if not self._planned:
             self.plan()
         self.preflight()
-        # The record goes first, so that the originals are on disk before anything changes.
-        record_old = self._write_record()
+        journal = _Journal(self)
+        step = "writing the tuning record"
+        failed_key = None
         try:
-            done, befores = self.apply_runtime()
-        except ApplyError as exc:
-            exc.result["rollback_errors"].extend(self._restore_record(record_old))
-            raise
-        try:
-            self.apply_files()
-        except FileWriteError as exc:
-            errors = self._rollback_runtime(done, befores) + exc.rollback_errors + self._restore_record(record_old)
-            msg = "writing files failed (%s); rolled back %s" % (exc.cause, ", ".join(done + exc.restored) or "nothing")
+            # The record goes first, so that the originals are on disk before anything changes.
+            self._write_record(journal)
+            changes = self._runtime_changes()
+            befores = dict((k, v["before"]) for k, v in changes.items())
+            for key in self._write_order(dict((k, v["after"]) for k, v in changes.items()), befores):
+                step, failed_key = "writing %s=%d" % (key, changes[key]["after"]), key
+                journal.runtime(key, befores[key])
+                self._write_runtime(key, changes[key]["after"])
+                journal.did(key)
+            step, failed_key = "reading the values back", None
+            self._read_back(changes)
+            for info in self._changed_files():
+                if info is self.record:
+                    continue
+                step = "writing %s" % info["path"]
+                self._apply_file(info, journal)
+            step = "removing empty directories"
+            for directory in self._removable_directories():
+                full = self._host(directory)
+                os.rmdir(full)
+                journal.removed_directory(full)
+        except Exception as exc:  # whatever went wrong, the host goes back to how it was found
+            errors = journal.undo()
+            reason = getattr(exc, "strerror", None) or str(exc)
+            msg = "%s failed (%s); " % (step, reason)
+            msg += ("rolled back %s" % ", ".join(journal.done)) if journal.done else "nothing had been changed yet"
             if errors:
                 msg += "; ROLLBACK FAILED for %s" % "; ".join(errors)
-            raise ApplyError(msg, {"rolled_back": done + exc.restored, "rollback_errors": errors, "failed_key": None})
+            else:
+                msg += ": the host is as it was before this run"
+            raise ApplyError(msg, {"rolled_back": list(journal.done), "rollback_errors": errors,
+                                   "failed_key": failed_key})
 
-    def _write_record(self):
-        """Write (or remove) the record; returns what to put back on a later failure (False: nothing)."""
+    def _read_back(self, changes):
+        for key in sorted(changes):
+            actual = self._read_runtime(key)
+            if actual != changes[key]["after"]:
+                if self.from_record or self.restore is not None:
+                    raise ApplyError("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]), {})
+                self.warnings.append("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]))
+                self.runtime[key]["after"] = actual
+                self.mismatches[key] = {"desired": changes[key]["after"], "actual": actual}
+
+    def _apply_file(self, info, journal):
+        full = info["full"]
+        old = files.read_regular(full)
+        if self.backup and old is not None:
+            dest = self.backup_func(full)
+            journal.created_file(dest)
+            info["backup"] = dest
+            self.backups[info["path"]] = dest
+        self._replace(info["path"], full, old, info["after"], journal)
+
+    @staticmethod
+    def _replace(path, full, old, content, journal):
+        # Journaled before the attempt, parents first, so that the undo runs innermost first.
+        journal.directories(files.missing_directories(os.path.dirname(full)) if content is not None else [])
+        journal.file(path, full, old)
+        if content is None:
+            os.unlink(full)
+            files.fsync_directory(os.path.dirname(full))
+        else:
+            write_atomic(full, content.encode("utf-8"))
+        journal.did(path)
+
+    def _write_record(self, journal):
         if not self.record or not self.record["changed"]:
-            return False
+            return
         full = self.record["full"]
-        old = _read(full)
-        try:
-            if self.record["after"] is None:
-                os.unlink(full)
-            else:
-                write_atomic(full, self.record["after"].encode("utf-8"))
-        except (IOError, OSError) as exc:
-            raise ApplyError("writing the tuning record %s failed (%s); nothing was changed"
-                             % (self.record["path"], exc.strerror or exc),
-                             {"rolled_back": [], "rollback_errors": [], "failed_key": None})
-        return old
-
-    def _restore_record(self, old):
-        if old is False:
-            return []
-        try:
-            if old is None:
-                os.unlink(self.record["full"])
-            else:
-                write_atomic(self.record["full"], old)
-        except (IOError, OSError) as exc:
-            return ["%s: %s" % (self.record["path"], exc)]
-        return []
+        self._replace(self.record["path"], full, files.read_regular(full), self.record["after"], journal)
 
     # -------------------------------------------------------------- report
+    def undo(self):
+        """What this run found, for the restore option after a later failure (verify, health gate)."""
+        out = {"runtime": dict((k, v["before"]) for k, v in sorted(self._runtime_changes().items())),
+               "files": {}, "directories": list(self.created_directories())}
+        for info in self._changed_files():
+            out["files"][info["path"]] = {"content": info["before"], "sha256_after": _sha256(info["after"])}
+        return out
+
+    def created_directories(self):
+        return list(self.created)
+
     def result(self):
-        files = {}
+        files_out = {}
         for name, info in self.files.items():
             entry = {"changed": info["changed"], "state": "absent" if info["after"] is None else "present"}
             entry["backup"] = info.get("backup")
-            files[info["path"]] = entry
+            files_out[info["path"]] = entry
         out = {
             "runtime": dict((k, dict(v)) for k, v in self.runtime.items()),
             # Not "skipped": ansible reads a truthy "skipped" in a result as a skipped task.
             "skipped_keys": dict(self.skipped),
-            "files": files,
+            "files": files_out,
             "desired": dict((k, self.runtime[k]["after"] if k in self.runtime else v)
                             for k, v in self.wanted.items() if k not in self.skipped),
             "environment": dict(self.environment),
             "notes": list(self.notes),
+            "undo": self.undo(),
         }
         if self.runtime_enabled and self.environment.get("available"):
             # Read again now, so that a verify step needs no second facts call.
@@ -724,10 +958,11 @@ class ConntrackSettings(object):
                 if value is not None:
                     read_back[key] = value
             out["read_back"] = read_back
+        out["mismatches"] = dict(self.mismatches)
         if self.record is not None:
             out["record"] = {"path": self.record["path"], "changed": self.record["changed"],
                              "state": "absent" if self.record["after"] is None else "present",
-                             "content": self.record["data"]}
+                             "content": self.record.get("data")}
         return out
 
     def diff(self):
@@ -740,17 +975,129 @@ class ConntrackSettings(object):
                 "before": "".join("%s%s = %s\n" % (SYSCTL_PREFIX, k, self.runtime[k]["before"]) for k in keys),
                 "after": "".join("%s%s = %s\n" % (SYSCTL_PREFIX, k, self.runtime[k]["after"]) for k in keys),
             })
-        for name in sorted(self.files):
-            info = self.files[name]
-            diffs.append({"before_header": info["path"] if info["before"] is not None else "%s (absent)" % info["path"],
-                          "after_header": info["path"] if info["after"] is not None else "%s (absent)" % info["path"],
-                          "before": info["before"] or "", "after": info["after"] or ""})
-        if self.record is not None and self.record["changed"]:
-            info = self.record
+        for info in [self.files[name] for name in sorted(self.files)] + (
+                [self.record] if self.record is not None and self.record["changed"] else []):
             diffs.append({"before_header": info["path"] if info["before"] is not None else "%s (absent)" % info["path"],
                           "after_header": info["path"] if info["after"] is not None else "%s (absent)" % info["path"],
                           "before": info["before"] or "", "after": info["after"] or ""})
         return diffs
+
+
+class _Journal(object):
+    """What a run changed, in order, and how to undo each step."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.steps = []
+        self.done = []
+
+    # A step is journaled before it is tried (undoing an untried step is harmless: it writes
+    # what is there), and listed as done once it succeeded.
+    def runtime(self, key, before):
+        self.steps.append(("runtime", key, before))
+
+    def file(self, path, full, old):
+        self.steps.append(("file", full, old))
+
+    def did(self, what):
+        self.done.append(what)
+
+    def created_file(self, full):
+        self.steps.append(("created", full, None))
+
+    def directories(self, created):
+        for each in created or ():
+            self.steps.append(("directory", each, None))
+
+    def removed_directory(self, full):
+        self.steps.append(("rmdir", full, None))
+        self.done.append(full)
+
+    def undo(self):
+        errors = []
+        for kind, what, old in reversed(self.steps):
+            try:
+                if kind == "runtime":
+                    self.backend._write_runtime(what, old)
+                elif kind == "file" and old is None:
+                    if os.path.lexists(what):
+                        os.unlink(what)
+                elif kind == "file":
+                    write_atomic(what, old)
+                elif kind == "created" and os.path.lexists(what):
+                    os.unlink(what)
+                elif kind == "directory" and os.path.isdir(what):
+                    os.rmdir(what)
+                elif kind == "rmdir":
+                    os.mkdir(what, 0o755)
+            except (IOError, OSError) as exc:
+                errors.append("%s: %s" % (what, exc.strerror or exc))
+        return errors
+
+
+def managed_path_problem(name, path):
+    """Why ``path`` is not a drop-in this collection may write for ``name``, or None."""
+    option, dirs, suffix = name + "_file", MANAGED_DIRS[name], MANAGED_SUFFIX[name]
+    if isinstance(path, str) and path.startswith("/") and os.path.normpath(path) == path:
+        directory, base = os.path.split(path)
+        if directory in dirs and re.match(OWN_NAME % suffix, base):
+            return None
+    return ("%s: %r is not a file this collection manages: it must sit directly in %s and be named like "
+            "NN-netfilter-conntrack*.%s (for example %s)" % (option, path, ", ".join(dirs), suffix,
+                                                               dirs[0] + "/90-netfilter-conntrack." + suffix))
+
+
+def record_path_problem(path):
+    """Why ``path`` cannot hold the tuning record, or None (its content is checked when read)."""
+    if not isinstance(path, str) or not path.startswith("/") or os.path.normpath(path) != path or path == "/":
+        return ("record_file: %r must be a normalised absolute file path (no '..', no trailing '/'), for example "
+                "%s/netfilter_conntrack.fact" % (path, FACTS_DIR))
+    if path.startswith(FACTS_DIR + "/") and (os.path.dirname(path) != FACTS_DIR or not path.endswith(".fact")):
+        return ("record_file: %r: in %s the record must be a file directly in it ending in .fact (what Ansible's "
+                "local facts read), for example %s/netfilter_conntrack.fact" % (path, FACTS_DIR, FACTS_DIR))
+    return None
+
+
+def validate_undo(undo):
+    """The shape of a restore option (the undo of an earlier result)."""
+    if not isinstance(undo, dict) or not set(undo) <= set(("runtime", "files", "directories")):
+        raise SettingsError("restore: expected the undo dict of an earlier settings result "
+                            "({runtime, files, directories}), got %r" % (undo,))
+    runtime = undo.get("runtime") or {}
+    if not isinstance(runtime, dict):
+        raise SettingsError("restore.runtime: expected a dict of kernel keys to integers, got %r" % (runtime,))
+    undo["runtime"] = validate_settings(runtime)
+    entries = undo.get("files") or {}
+    if not isinstance(entries, dict) or not all(
+            isinstance(v, dict) and (v.get("content") is None or isinstance(v.get("content"), str))
+            and (v.get("sha256_after") is None or isinstance(v.get("sha256_after"), str)) for v in entries.values()):
+        raise SettingsError("restore.files: expected {path: {content, sha256_after}}, got %r" % (entries,))
+    undo["files"] = entries
+    directories = undo.get("directories") or []
+    if not isinstance(directories, list) or not all(isinstance(d, str) and d.startswith("/") for d in directories):
+        raise SettingsError("restore.directories: expected a list of absolute paths, got %r" % (directories,))
+    parents = set()
+    for path in entries:
+        head = os.path.dirname(path)
+        while head not in ("/", ""):
+            parents.add(head)
+            head = os.path.dirname(head)
+    for directory in directories:
+        if directory not in parents:
+            raise SettingsError("restore.directories: %r is not a parent of a restored file" % directory)
+    undo["directories"] = directories
+
+
+def _sha256(text):
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _free_bytes(directory):
+    try:
+        st = os.statvfs(directory)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def render_record(data):
@@ -758,27 +1105,4 @@ def render_record(data):
     return json.dumps(data, indent=4, sort_keys=True, separators=(",", ": "), ensure_ascii=False) + "\n"
 
 
-def write_atomic(path, data, mode=0o644):
-    """Temp file in the same directory, fsync, rename: readers see the old or the new file, never half."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            if os.geteuid() == 0:
-                os.fchown(f.fileno(), 0, 0)
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+write_atomic = files.write_atomic

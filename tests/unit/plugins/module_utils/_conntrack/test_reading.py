@@ -512,10 +512,13 @@ def test_tuning_record_is_reported_under_environment(copy_tree):
     assert facts["environment"]["tuning_record"] is None
     record = root / "etc/ansible/facts.d/netfilter_conntrack.fact"
     record.parent.mkdir(parents=True)
-    record.write_text('{"schema_version": 1, "original": {"nf_conntrack_max": 262144}}\n')
+    record.write_text('{"schema_version": 1, "original": {"nf_conntrack_max": 262144}, '
+                      '"applied": {"nf_conntrack_max": 524288}}\n')
     facts, _w = gather(root)
     assert facts["environment"]["tuning_record"]["original"] == {"nf_conntrack_max": 262144}
+    assert facts["environment"]["tuning_record_error"] is None
     record.write_text("[1]")
     facts, warnings = gather(root)
     assert facts["environment"]["tuning_record"] is None
-    assert any("tuning record ignored" in w for w in warnings)
+    assert "cannot be used: it holds JSON but not an object" in facts["environment"]["tuning_record_error"]
+    assert any("mv /etc/ansible/facts.d/netfilter_conntrack.fact" in w for w in warnings)

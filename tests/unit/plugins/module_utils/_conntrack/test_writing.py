@@ -5,45 +5,10 @@ import stat
 import pytest
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import writing
+from support.fakehost import DEFAULTS, DROPIN, make_host
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import (
     ApplyError, ConntrackSettings, SettingsError, parse_sysctl_file, round_buckets, validate_settings,
 )
-
-DEFAULTS = {
-    "nf_conntrack_max": 262144,
-    "nf_conntrack_buckets": 65536,
-    "nf_conntrack_expect_max": 4096,
-    "nf_conntrack_count": 3,
-    "nf_conntrack_tcp_timeout_established": 432000,
-    "nf_conntrack_tcp_timeout_close_wait": 60,
-    "nf_conntrack_tcp_timeout_time_wait": 120,
-    "nf_conntrack_udp_timeout": 30,
-    "nf_conntrack_tcp_loose": 1,
-    "nf_conntrack_acct": 0,
-}
-DROPIN = "/etc/sysctl.d/90-netfilter-conntrack.conf"
-
-
-def make_host(tmp_path, module="builtin", netns="initial", values=None):
-    root = tmp_path / "root"
-    nf = root / "proc/sys/net/netfilter"
-    nf.mkdir(parents=True)
-    for key, value in (values or DEFAULTS).items():
-        (nf / key).write_text("%d\n" % value)
-    (nf / "nf_conntrack_count").chmod(0o444)
-    if netns != "initial":
-        for key in writing.GLOBAL_KEYS:
-            (nf / key).chmod(0o444)
-    (root / "proc/sys/kernel").mkdir(parents=True)
-    (root / "proc/sys/kernel/osrelease").write_text("6.18.0-test\n")
-    params = root / "sys/module/nf_conntrack/parameters"
-    params.mkdir(parents=True)
-    (params / "hashsize").write_text("65536\n")
-    if module == "loadable":
-        (root / "sys/module/nf_conntrack/initstate").write_text("live\n")
-    (root / "etc/sysctl.d").mkdir(parents=True)
-    return root
-
 
 def runtime(root, key):
     return int((root / "proc/sys/net/netfilter" / key).read_text())
@@ -388,7 +353,7 @@ def test_failed_file_write_puts_back_runtime_and_earlier_files(tmp_path, monkeyp
 
 def test_desired_lists_what_the_runtime_should_read_back(tmp_path):
     root = make_host(tmp_path, netns="other")
-    b = backend(root, {"nf_conntrack_max": 5, "nf_conntrack_buckets": 1000, "nf_conntrack_udp_timeout": 15},
+    b = backend(root, {"nf_conntrack_max": 65536, "nf_conntrack_buckets": 1000, "nf_conntrack_udp_timeout": 15},
                 runtime=False)
     b.validate()
     b.plan()
@@ -400,19 +365,32 @@ def test_desired_lists_what_the_runtime_should_read_back(tmp_path):
     assert b.result()["desired"] == {"nf_conntrack_buckets": 1024, "nf_conntrack_udp_timeout": 15}
 
 
-def test_warns_when_max_drops_below_the_current_count(tmp_path):
+def test_max_below_the_current_count_needs_force(tmp_path):
     root = make_host(tmp_path, values=dict(DEFAULTS, nf_conntrack_count=5000))
-    b = apply(root, {"nf_conntrack_max": 4096})[1]
+    before = snapshot(root)
+    with pytest.raises(SettingsError, match="nothing was changed: settings.nf_conntrack_max: 4096 is below the 5000"):
+        apply(root, {"nf_conntrack_max": 4096})
+    assert snapshot(root) == before
+    b = apply(root, {"nf_conntrack_max": 4096}, force=True)[1]
     assert any("below the 5000 entries" in w for w in b.warnings)
 
 
-def test_warns_when_the_dropin_is_not_where_sysctl_looks_or_is_masked(tmp_path):
+@pytest.mark.parametrize("value", [0, 1, 1023])
+def test_absurdly_low_max_needs_force(tmp_path, value):
     root = make_host(tmp_path)
-    b = apply(root, {"nf_conntrack_udp_timeout": 15}, sysctl_file="/etc/conntrack/90-x.conf")[1]
-    assert any("not in a directory sysctl reads at boot" in w for w in b.warnings)
-    (root / "etc/sysctl.d/90-mine.conf").write_text("")
-    b = apply(root, {"nf_conntrack_udp_timeout": 15}, sysctl_file="/usr/lib/sysctl.d/90-mine.conf")[1]
-    assert any("masked" in w and "/etc/sysctl.d/90-mine.conf" in w for w in b.warnings)
+    with pytest.raises(SettingsError, match="settings.nf_conntrack_max: .*set force: true"):
+        backend(root, {"nf_conntrack_max": value}).validate()
+    backend(root, {"nf_conntrack_max": value}, force=True).validate()
+
+
+def test_dropin_outside_the_boot_directories_is_refused_and_a_masked_one_warns(tmp_path):
+    root = make_host(tmp_path)
+    with pytest.raises(SettingsError, match="sysctl_file: '/etc/conntrack/90-x.conf' is not a file this collection"):
+        apply(root, {"nf_conntrack_udp_timeout": 15}, sysctl_file="/etc/conntrack/90-x.conf")
+    (root / "etc/sysctl.d/90-netfilter-conntrack-mine.conf").write_text(writing.HEADER)
+    b = apply(root, {"nf_conntrack_udp_timeout": 15},
+              sysctl_file="/usr/lib/sysctl.d/90-netfilter-conntrack-mine.conf")[1]
+    assert any("masked" in w and "/etc/sysctl.d/90-netfilter-conntrack-mine.conf" in w for w in b.warnings)
 
 
 def test_buckets_bigger_than_half_the_ram_are_refused_before_any_change(tmp_path):
@@ -452,7 +430,9 @@ def test_record_keeps_originals_from_the_first_run_and_is_written_like_the_role_
         "recorded_at": "2026-11-21T06:00:00Z", "applied": {"nf_conntrack_max": 393728, "nf_conntrack_buckets": 100000},
         "applied_at": "2026-11-21T06:00:00Z", "pressure_entries": 262145,
         "files": {"sysctl": DROPIN, "modprobe": writing.DEFAULT_MODPROBE_FILE,
-                  "modules_load": writing.DEFAULT_MODULES_LOAD_FILE, "udev_rule": writing.DEFAULT_UDEV_RULE_FILE}}
+                  "modules_load": writing.DEFAULT_MODULES_LOAD_FILE, "udev_rule": writing.DEFAULT_UDEV_RULE_FILE},
+        # This run made facts.d: rollback removes it again once it is empty.
+        "created_directories": ["/etc/ansible", "/etc/ansible/facts.d"]}
     # Byte-identical to the role's former to_nice_json(sort_keys=true), so old records compare equal.
     assert (root / RECORD.lstrip("/")).read_text() == json.dumps(rec, indent=4, sort_keys=True) + "\n"
     assert b.result()["record"]["changed"] is True
@@ -520,14 +500,19 @@ def test_record_is_written_first_and_put_back_when_a_write_fails(tmp_path):
     assert snapshot(root) == before, "the record goes away again with the failed run"
 
 
-def test_record_removed_with_state_absent_and_a_bad_record_is_replaced(tmp_path):
+def test_record_removed_with_state_absent_and_an_unreadable_record_is_kept(tmp_path):
     root = make_host(tmp_path)
     path = root / RECORD.lstrip("/")
     path.parent.mkdir(parents=True)
     path.write_text("not json")
+    before = snapshot(root)
+    for state, settings in (("present", {"nf_conntrack_max": 393728}), ("absent", {})):
+        with pytest.raises(SettingsError, match="tuning record .* cannot be used: it is not valid JSON.*mv "):
+            apply(root, settings, state=state, record_file=RECORD)
+        assert snapshot(root) == before, "a record that could not be read is never overwritten or deleted"
+    path.unlink()
     changed, b = apply(root, {"nf_conntrack_max": 393728}, record_file=RECORD)
-    assert changed and any("not a JSON object" in w for w in b.warnings)
-    assert read_record(root)["original"] == {"nf_conntrack_max": 262144}
+    assert changed and read_record(root)["original"] == {"nf_conntrack_max": 262144}
     changed, b = apply(root, {}, state="absent", record_file=RECORD)
     assert changed and not path.exists()
     assert b.result()["record"] == {"path": RECORD, "changed": True, "state": "absent", "content": None}

@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) netfilter.conntrack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Careful file access for the files this collection manages.
+
+Private to this collection. Every managed file (a drop-in, the tuning record) is read
+without following a link and without blocking on a FIFO, and only when it is a regular
+file of sane size; writes are atomic; a lock serialises read-modify-write across runs.
+Standard library only; Python 3.8 compatible.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import fcntl
+import os
+import stat
+import tempfile
+import time
+
+# Far above any record or drop-in we write (a few KiB); below what could hurt a host.
+MAX_MANAGED_BYTES = 1 << 20
+
+_KINDS = ((stat.S_ISLNK, "a symlink"), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+class UnsafeFile(Exception):
+    """A managed path that must not be read or replaced; the message says why."""
+
+
+def kind_of(mode):
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "a regular file" if stat.S_ISREG(mode) else "a special file"
+
+
+def inspect(full):
+    """lstat() of a managed path: None when absent; UnsafeFile unless a regular file."""
+    try:
+        st = os.lstat(full)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise UnsafeFile("cannot inspect it (%s)" % (exc.strerror or exc))
+    if not stat.S_ISREG(st.st_mode):
+        what = kind_of(st.st_mode)
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafeFile("it is a symlink (to %s); refusing to follow it" % _link_target(full))
+        raise UnsafeFile("it is %s, not a regular file" % what)
+    return st
+
+
+def _link_target(full):
+    try:
+        return os.readlink(full)
+    except OSError:
+        return "?"
+
+
+def read_regular(full, limit=MAX_MANAGED_BYTES):
+    """Bytes of a regular file, or None when absent. Never follows a link, never blocks on a
+    FIFO, never reads past ``limit``: anything else raises UnsafeFile."""
+    if inspect(full) is None:
+        return None
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(full, flags)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFile("it is a symlink; refusing to follow it")
+        raise UnsafeFile("cannot read it (%s)" % (exc.strerror or exc))
+    try:
+        # The type again on the open file: the path may have been swapped since lstat().
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeFile("it is %s, not a regular file" % kind_of(st.st_mode))
+        if st.st_size > limit:
+            raise UnsafeFile("it is %d bytes, more than the %d a file of ours can be" % (st.st_size, limit))
+        chunks, size = [], 0
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError as exc:
+                raise UnsafeFile("cannot read it (%s)" % (exc.strerror or exc))
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise UnsafeFile("it grew past %d bytes while being read" % limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def missing_directories(directory):
+    """The directories that write_atomic() would create, outermost first."""
+    created = []
+    while directory and directory != os.path.dirname(directory) and not os.path.isdir(directory):
+        created.append(directory)
+        directory = os.path.dirname(directory)
+    return list(reversed(created))
+
+
+def write_atomic(path, data, mode=0o644):
+    """Temp file in the same directory, fsync, rename: readers see the old or the new file,
+    never half. Returns the directories it created (outermost first), for an undo."""
+    directory = os.path.dirname(path)
+    created = missing_directories(directory)
+    for each in created:
+        os.mkdir(each, 0o755)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            if os.geteuid() == 0:
+                os.fchown(f.fileno(), 0, 0)
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+        tmp = None
+        fsync_directory(directory)
+    except BaseException:
+        if tmp is not None and os.path.lexists(tmp):
+            os.unlink(tmp)
+        remove_empty_directories(created)
+        raise
+    return created
+
+
+def fsync_directory(directory):
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def remove_empty_directories(created):
+    """Undo of the directories a write created: innermost first, only while empty."""
+    for each in reversed(created):
+        try:
+            os.rmdir(each)
+        except OSError:
+            break
+
+
+def copy_regular(full, dest):
+    """A backup copy with the original's mode, written atomically: a full disk leaves no half copy."""
+    data = read_regular(full)
+    st = os.lstat(full)
+    write_atomic(dest, data, stat.S_IMODE(st.st_mode))
+    return dest
+
+
+class ExclusiveLock(object):
+    """flock() on a file under /run/lock, so that two runs on one host take turns."""
+
+    def __init__(self, path, timeout_seconds=60.0, create=True, clock=time.monotonic, sleep=time.sleep):
+        self.path = path
+        self.timeout_seconds = timeout_seconds
+        self.create = create
+        self.clock = clock
+        self.sleep = sleep
+        self.fd = None
+
+    def acquire(self):
+        """True when held; False when the lock file is absent and create is off (check mode)."""
+        flags = os.O_RDWR | (os.O_CREAT if self.create else 0) | getattr(os, "O_NOFOLLOW", 0)
+        if self.create:
+            directory = os.path.dirname(self.path)
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT and not self.create:
+                return False
+            raise
+        deadline = self.clock() + self.timeout_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.fd = fd
+                return True
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+            if self.clock() >= deadline:
+                os.close(fd)
+                raise LockTimeout(self.path, self.timeout_seconds)
+            self.sleep(0.2)
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+
+class LockTimeout(Exception):
+    def __init__(self, path, seconds):
+        super(LockTimeout, self).__init__(
+            "another run holds %s (waited %g s; raise lock_timeout to wait longer)" % (path, seconds))
