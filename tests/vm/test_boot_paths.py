@@ -96,6 +96,7 @@ def test_facts_before_modprobe_say_loadable_and_not_available(guest):
     assert facts["available"] is False
     assert facts["active"] is False
     assert facts["host_settable"] is False
+    assert facts["settings"] == {}
     assert facts["kernel_release"].startswith(("6.1.", "5.10."))
 
 
@@ -169,6 +170,9 @@ def test_rollback_restored_the_kernel_defaults(guest):
     if "rolled_back_to" not in seen or "defaults" not in seen:
         pytest.skip("an earlier step failed")
     assert seen["rolled_back_to"] == seen["defaults"]
+    record = seen.get("record_after_reboot")
+    if record:
+        assert {k: record["original"].get(k) for k in BEFORE_LOAD} == {k: seen["defaults"][k] for k in BEFORE_LOAD}
 
 
 def test_tune_with_the_module_loaded_rounds_buckets_and_a_rerun_changes_nothing(guest):
