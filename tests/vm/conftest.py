@@ -45,7 +45,7 @@ class Guest:
     def sh(self, script, check=True):
         """Run a shell script on the guest as root; returns stdout."""
         res = subprocess.run([VM_LAB, "ssh", SUITE, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             universal_newlines=True, timeout=COMMAND_TIMEOUT)
+                             universal_newlines=True, timeout=COMMAND_TIMEOUT, check=False)
         if check and res.returncode != 0:
             raise AssertionError("guest: %r failed (%s): %s %s" % (script, res.returncode, res.stdout, res.stderr))
         return res.stdout
@@ -64,7 +64,7 @@ class Guest:
 
     def reboot(self):
         res = subprocess.run([VM_LAB, "reboot", SUITE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             universal_newlines=True, timeout=COMMAND_TIMEOUT)
+                             universal_newlines=True, timeout=COMMAND_TIMEOUT, check=False)
         if res.returncode != 0:
             raise AssertionError("reboot failed: %s %s" % (res.stdout, res.stderr))
         seconds = int(res.stdout.strip().splitlines()[-1])
@@ -79,7 +79,7 @@ class Guest:
             if args:
                 cmd += ["-a", json.dumps(args)]
             proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                                  env=_env(), timeout=COMMAND_TIMEOUT)
+                                  env=_env(), timeout=COMMAND_TIMEOUT, check=False)
             path = os.path.join(tree, self.host)
             if not os.path.exists(path):
                 raise AssertionError("no result from %s: %s\n%s" % (name, proc.stdout, proc.stderr))
@@ -101,7 +101,7 @@ class Guest:
         if extra_vars:
             cmd += ["-e", json.dumps(extra_vars)]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                              env=_env(), timeout=COMMAND_TIMEOUT)
+                              env=_env(), timeout=COMMAND_TIMEOUT, check=False)
         recap = {m.group("host"): {k: int(v) for k, v in m.groupdict().items() if k != "host"}
                  for m in RECAP.finditer(proc.stdout)}
         return proc.stdout, recap.get(self.host)
@@ -109,7 +109,7 @@ class Guest:
 
 def _lab(*args):
     return subprocess.run([VM_LAB] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=COMMAND_TIMEOUT)
+                          universal_newlines=True, timeout=COMMAND_TIMEOUT, check=False)
 
 
 @pytest.fixture(scope="session")
