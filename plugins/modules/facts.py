@@ -79,9 +79,9 @@ options:
       - Look for kube-proxy, NAT rules (C(nft list chains), only when C(nf_tables) is loaded; the legacy
         iptables nat table only when the kernel already has one), C(net.ipv4.ip_forward) and the persisted
         configuration (sysctl.d, sysctl.conf, modprobe.d, modules-load.d, the kernel command line).
-      - The module loads no kernel module: C(nft) would load C(nf_tables), C(iptables-save) the nat table,
-        and C(conntrack -S)/C(-L) C(nf_conntrack_netlink), so each runs only when its module is there
-        already (or the kernel cannot load modules at all).
+      - The module loads no kernel module. C(nft) would load C(nf_tables), C(iptables-save) the nat table,
+        and C(conntrack -S) or C(conntrack -L) would load C(nf_conntrack_netlink), so each runs only when
+        its module is there already (or the kernel cannot load modules at all).
     type: bool
     default: true
   record_file:

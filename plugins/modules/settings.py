@@ -211,7 +211,8 @@ options:
 notes:
   - On a built-in nf_conntrack the hash size persists through C(net.netfilter.nf_conntrack_buckets)
     in the drop-in; the kernel command line C(nf_conntrack.hashsize=N) is the other way.
-  - To undo a change, run the module again with the previous values and O(state=absent).
+  - To undo the last run, pass its RV(undo) as O(restore). To go back to the values before the first
+    tune, run it with O(state=absent) and the O(record_file).
 seealso:
   - module: netfilter.conntrack.recommend
   - module: netfilter.conntrack.facts
@@ -299,7 +300,7 @@ read_back:
 mismatches:
   description:
     - Keys whose value read back differently from what was written (the kernel adjusted or refused it),
-      as C({key: {desired, actual}}). Empty when every value took.
+      each with C(desired) and C(actual). Empty when every value took.
   returned: success
   type: dict
   sample: {}
@@ -307,7 +308,7 @@ mismatches:
 undo:
   description:
     - What this run found before it changed anything, to put back with O(restore) after a later
-      failure: the runtime values of the changed keys, the previous content (null when absent) of
+      failure. It holds the runtime values of the changed keys, the previous content (null when absent) of
       each changed file and of the record with the SHA-256 of what this run wrote, and the
       directories it created.
     - In check mode the prediction.

@@ -702,7 +702,6 @@ class ConntrackSettings(object):
         self.wanted = dict(self.settings)
         self.remove_directories = list(undo.get("directories", []))
 
-
     def _render_sysctl(self, keys):
         lines = [HEADER, "# Applied at boot by systemd-sysctl and sysctl --system.\n"]
         if "nf_conntrack_buckets" in keys:
@@ -809,7 +808,7 @@ class ConntrackSettings(object):
     def preflight(self):
         """Refuse up front what would fail midway (a read-only or full /etc, an unwritable key): nothing changes."""
         problems = []
-        needed = {}
+        needed, inodes = {}, {}
         for info in self._changed_files():
             directory = os.path.dirname(info["full"])
             while not os.path.isdir(directory):
@@ -823,11 +822,18 @@ class ConntrackSettings(object):
                 if self.backup and info["before"] is not None:
                     size += len(info["before"].encode("utf-8"))
                 needed[directory] = needed.get(directory, 0) + size
+                # The temporary file, a backup, and each directory still to be made.
+                inodes[directory] = (inodes.get(directory, 0) + 1 + (1 if self.backup and info["before"] else 0)
+                                     + len(files.missing_directories(os.path.dirname(info["full"]))))
         for directory, size in sorted(needed.items()):
-            free = _free_bytes(directory)
+            free_bytes, free_inodes = _free_space(directory)
             # A new file takes at least one block, and the old one is freed only after the rename.
-            if free is not None and free < size + 8192:
-                problems.append("%s has %d bytes free, the new files need about %d" % (directory, free, size + 8192))
+            if free_bytes is not None and free_bytes < size + 8192:
+                problems.append("%s has %d bytes free, the new files need about %d"
+                                % (directory, free_bytes, size + 8192))
+            elif free_inodes is not None and free_inodes < inodes[directory]:
+                problems.append("%s has %d free inodes, the new files need %d"
+                                % (directory, free_inodes, inodes[directory]))
         for key in sorted(self._runtime_changes()):
             if not os.access(self._write_path(key), os.W_OK):
                 problems.append("%s: not writable here" % key)
@@ -1042,9 +1048,9 @@ def managed_path_problem(name, path):
         directory, base = os.path.split(path)
         if directory in dirs and re.match(OWN_NAME % suffix, base):
             return None
+    example = dirs[0] + "/90-netfilter-conntrack." + suffix
     return ("%s: %r is not a file this collection manages: it must sit directly in %s and be named like "
-            "NN-netfilter-conntrack*.%s (for example %s)" % (option, path, ", ".join(dirs), suffix,
-                                                               dirs[0] + "/90-netfilter-conntrack." + suffix))
+            "NN-netfilter-conntrack*.%s (for example %s)" % (option, path, ", ".join(dirs), suffix, example))
 
 
 def record_path_problem(path):
@@ -1092,12 +1098,14 @@ def _sha256(text):
     return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _free_bytes(directory):
+def _free_space(directory):
+    """(free bytes, free inodes) as root sees them (the reserve included); None when unknown."""
     try:
         st = os.statvfs(directory)
     except (OSError, AttributeError):
-        return None
-    return st.f_bavail * st.f_frsize
+        return None, None
+    # f_files == 0: the file system does not count inodes (btrfs, some FUSE).
+    return st.f_bfree * st.f_frsize, (st.f_ffree if st.f_files else None)
 
 
 def render_record(data):

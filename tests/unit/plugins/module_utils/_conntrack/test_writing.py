@@ -10,6 +10,7 @@ from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.wri
     ApplyError, ConntrackSettings, SettingsError, parse_sysctl_file, round_buckets, validate_settings,
 )
 
+
 def runtime(root, key):
     return int((root / "proc/sys/net/netfilter" / key).read_text())
 
