@@ -87,16 +87,18 @@ nc_copy_collection() {
 
 NC_MANAGED_PYTHONS=(3.8 3.9 3.10 3.11 3.12 3.13)
 nc_managed_pythons() {
-    # Put python3.8 ... python3.13 on PATH (after everything else) for ansible-test's
-    # module tests; pyenv's builds where the system has none. Fails when one is missing:
-    # the managed-node versions are a claim the sanity stages test.
+    # Put python3.8 ... python3.13 on PATH for ansible-test's module tests: pyenv's
+    # builds where the system has none (pyenv's shims name them but refuse to run them
+    # outside `pyenv shell`). Fails when one is missing: the managed-node versions are a
+    # claim the sanity stages test.
     local v bin dir=$NC_WORK/pythons missing=()
+    rm -rf "$dir"
     mkdir -p "$dir"
     for v in "${NC_MANAGED_PYTHONS[@]}"; do
-        command -v "python$v" >/dev/null && continue
+        "python$v" -c '' 2>/dev/null && continue
         bin=$(compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/$v.*/bin/python$v" | sort -V | tail -1 || true)
         if [[ -n $bin ]]; then ln -sfn "$bin" "$dir/python$v"; else missing+=("$v"); fi
     done
     ((${#missing[@]} == 0)) || { echo "no interpreter for Python ${missing[*]} (install them, e.g. with pyenv)" >&2; return 1; }
-    export PATH=$PATH:$dir
+    export PATH=$dir:$PATH
 }
