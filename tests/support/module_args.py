@@ -6,8 +6,10 @@ its arguments from ``basic._ANSIBLE_ARGS``, which is what this fallback sets.
 import contextlib
 import json
 
+__all__ = ["patch_module_args"]
+
 try:
-    from ansible.module_utils.testing import patch_module_args  # noqa: F401  (ansible-core >= 2.19)
+    from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
 except ImportError:
     from ansible.module_utils import basic
 
