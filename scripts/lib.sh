@@ -25,12 +25,25 @@ nc_apt() {
     fi
 }
 
+nc_requirements_closure() {
+    # $1 and every file it pulls in with -r, so that a venv is keyed on what it installs.
+    local file=$1 dir line
+    [[ -e $file ]] || return 0
+    printf '%s\n' "$file"
+    dir=$(dirname "$file")
+    while read -r line; do
+        if [[ $line == "-r "* ]]; then nc_requirements_closure "$dir/${line#-r }"; fi
+    done < "$file"
+}
+
 nc_venv() {
-    # $1: requirements file. The venv is rebuilt when the pins change.
+    # $1: requirements file under requirements/ without .txt (controller, test,
+    # matrix/ansible-core-2.16). The venv is rebuilt when the pins it installs change:
+    # a new matrix file builds only its own venv, not the shared test venv.
     local kind=${1:-controller} req stamp
     req=$NC_ROOT/requirements/$kind.txt
-    NC_VENV=${NC_VENV:-$NC_CACHE/venv-$kind}
-    stamp=$(cat "$NC_ROOT"/requirements/*.txt | sha256sum | cut -c1-16)
+    NC_VENV=${NC_VENV:-$NC_CACHE/venv-${kind//\//-}}
+    stamp=$(nc_requirements_closure "$req" | xargs cat | sha256sum | cut -c1-16)
     if [[ ! -x $NC_VENV/bin/python || $(cat "$NC_VENV/.stamp" 2>/dev/null) != "$stamp" ]]; then
         log "creating venv $NC_VENV from $req"
         rm -rf "$NC_VENV"
@@ -70,4 +83,22 @@ nc_copy_collection() {
     mkdir -p "$dest"
     (cd "$NC_ROOT" && git ls-files -co --exclude-standard -z | tar -c --null -T - --ignore-failed-read 2>/dev/null) | tar -x -C "$dest"
     printf '%s\n' "$dest"
+}
+
+NC_MANAGED_PYTHONS=(3.8 3.9 3.10 3.11 3.12 3.13)
+nc_managed_pythons() {
+    # Put python3.8 ... python3.13 on PATH for ansible-test's module tests: pyenv's
+    # builds where the system has none (pyenv's shims name them but refuse to run them
+    # outside `pyenv shell`). Fails when one is missing: the managed-node versions are a
+    # claim the sanity stages test.
+    local v bin dir=$NC_WORK/pythons missing=()
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    for v in "${NC_MANAGED_PYTHONS[@]}"; do
+        "python$v" -c '' 2>/dev/null && continue
+        bin=$(compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/$v.*/bin/python$v" | sort -V | tail -1 || true)
+        if [[ -n $bin ]]; then ln -sfn "$bin" "$dir/python$v"; else missing+=("$v"); fi
+    done
+    ((${#missing[@]} == 0)) || { echo "no interpreter for Python ${missing[*]} (install them, e.g. with pyenv)" >&2; return 1; }
+    export PATH=$dir:$PATH
 }

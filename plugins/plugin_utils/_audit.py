@@ -25,8 +25,9 @@ _RANK = dict((name, rank) for rank, name in enumerate(SEVERITIES))
 STATUSES = ("ok", "failed", "unreachable")
 
 DEFAULT_THRESHOLDS = {
-    # The thresholds node-mixin's NodeConntrackLimit alert and netdata's alarm use; the
-    # recommend module's verdict uses the same ones.
+    # 75% is where node-mixin's NodeHighNumberConntrackEntriesUsed alert fires. netdata's
+    # netfilter_conntrack_full warns above 90% and is critical above 95%: our critical is
+    # its warning. The recommend module's verdict uses the same two levels.
     "usage_warning_ratio": sizing.WARNING_RATIO,
     "usage_critical_ratio": sizing.CRITICAL_RATIO,
     # max / buckets. The kernel's boot default is 1, kube-proxy's 4 (the recommend verdict's

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from support.module_args import patch_module_args
 
 from ansible_collections.netfilter.conntrack.plugins.modules import settings as settings_module
 
