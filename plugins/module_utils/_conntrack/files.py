@@ -177,9 +177,8 @@ class ExclusiveLock(object):
         """True when held; False when the lock file is absent and create is off (check mode)."""
         flags = os.O_RDWR | (os.O_CREAT if self.create else 0) | getattr(os, "O_NOFOLLOW", 0)
         if self.create:
-            directory = os.path.dirname(self.path)
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o755)
+            # Two runs may make it at once: it is outside the lock it is for.
+            os.makedirs(os.path.dirname(self.path), 0o755, exist_ok=True)
         try:
             fd = os.open(self.path, flags, 0o600)
         except OSError as exc:

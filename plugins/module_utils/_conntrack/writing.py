@@ -880,12 +880,15 @@ class ConntrackSettings(object):
         except Exception as exc:  # whatever went wrong, the host goes back to how it was found
             errors = journal.undo()
             reason = getattr(exc, "strerror", None) or str(exc)
-            msg = "%s failed (%s); " % (step, reason)
-            msg += ("rolled back %s" % ", ".join(journal.done)) if journal.done else "nothing had been changed yet"
-            if errors:
-                msg += "; ROLLBACK FAILED for %s" % "; ".join(errors)
+            if not journal.done and not errors:
+                msg = "nothing was changed: %s failed (%s)" % (step, reason)
             else:
-                msg += ": the host is as it was before this run"
+                msg = "%s failed (%s); " % (step, reason)
+                msg += ("rolled back %s" % ", ".join(journal.done)) if journal.done else "nothing had been changed"
+                if errors:
+                    msg += "; ROLLBACK FAILED for %s" % "; ".join(errors)
+                else:
+                    msg += ": the host is as it was before this run"
             raise ApplyError(msg, {"rolled_back": list(journal.done), "rollback_errors": errors,
                                    "failed_key": failed_key})
 
@@ -1020,14 +1023,18 @@ class _Journal(object):
         self.done.append(full)
 
     def undo(self):
+        """Undo every step, newest first. A step that left things as they were (it failed before
+        it took effect, say an EPERM on an immutable file) needs no undo and is skipped."""
         errors = []
         for kind, what, old in reversed(self.steps):
             try:
                 if kind == "runtime":
-                    self.backend._write_runtime(what, old)
+                    if self.backend._read_runtime(what) != old:
+                        self.backend._write_runtime(what, old)
+                elif kind == "file" and _unchanged(what, old):
+                    continue
                 elif kind == "file" and old is None:
-                    if os.path.lexists(what):
-                        os.unlink(what)
+                    os.unlink(what)
                 elif kind == "file":
                     write_atomic(what, old)
                 elif kind == "created" and os.path.lexists(what):
@@ -1092,6 +1099,14 @@ def validate_undo(undo):
         if directory not in parents:
             raise SettingsError("restore.directories: %r is not a parent of a restored file" % directory)
     undo["directories"] = directories
+
+
+def _unchanged(full, old):
+    """Whether the managed file at ``full`` still holds ``old`` (None: still absent)."""
+    try:
+        return files.read_regular(full) == old
+    except files.UnsafeFile:
+        return False
 
 
 def _sha256(text):

@@ -133,10 +133,26 @@ def test_a_write_failing_midway_puts_back_runtime_files_record_and_new_directori
         return real(path, data, mode)
 
     monkeypatch.setattr(writing, "write_atomic", immutable)
-    with pytest.raises(ApplyError, match="Operation not permitted.*rolled back"):
+    with pytest.raises(ApplyError, match="Operation not permitted.*rolled back.*as it was before") as info:
         run(root, {"nf_conntrack_max": 300000, "nf_conntrack_udp_timeout": 15}, record_file=RECORD,
             boot_fix="always")
     assert tree(root) == before, "facts.d and /etc/ansible made by the run are gone again"
+    # The immutable file never changed: there is nothing to undo there, and no false alarm.
+    assert info.value.result["rollback_errors"] == [] and "ROLLBACK FAILED" not in str(info.value)
+
+
+def test_a_first_write_that_fails_says_nothing_was_changed(tmp_path, monkeypatch):
+    root = make_host(tmp_path)
+    before = tree(root)
+
+    def immutable(path, data, mode=0o644):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(writing, "write_atomic", immutable)
+    with pytest.raises(ApplyError, match="^nothing was changed: writing the tuning record failed") as info:
+        run(root, {"nf_conntrack_udp_timeout": 15}, record_file=RECORD)
+    assert info.value.result["rolled_back"] == [] and info.value.result["rollback_errors"] == []
+    assert tree(root) == before
 
 
 # 3. An unreadable record stops the run and is kept.
