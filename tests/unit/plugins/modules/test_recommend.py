@@ -58,8 +58,24 @@ def test_a_registered_facts_result_is_accepted():
      "outside the range the kernel accepts"),
     ({"planning": True, "peak_entries": 10, "timeouts": {"tcp_timeout_time_wait": 1}}, "below the safe floor"),
     ({"planning": True}, "planning call (no facts) needs the load"),
+    ({"planning": True, "tcp_new_per_second": 1e308}, "tcp_new_per_second must be >= 0 and <= 1000000000"),
     ({"planning": True, "facts": {"schema_version": 1}}, "mutually exclusive"),
     ({"facts": {"schema_version": 1, "available": False}}, "not available"),
 ])
 def test_bad_input_fails_with_a_clear_message_and_no_traceback(args, message):
     assert_clean_failure(run_module("recommend", args), message)
+
+
+def _crowded_host():
+    facts = quiet_host()
+    facts["usage"].update(count=200000, max=262144)
+    facts["settings"].update(nf_conntrack_count=200000, nf_conntrack_max=262144)
+    return facts
+
+
+def test_a_budget_below_the_live_count_fails_unless_forced():
+    assert_clean_failure(run_module("recommend", {"facts": _crowded_host(), "memory_budget": "16MiB"}),
+                         "Pass force=true to accept it")
+    result = run_module("recommend", {"facts": _crowded_host(), "memory_budget": "16MiB", "force": True})
+    assert result.get("failed") is not True, result
+    assert result["recommendation"]["settings"]["nf_conntrack_max"] < 200000
