@@ -127,8 +127,8 @@ class Sandbox(object):
         self.sh("mkdir -p %s" % shlex.quote(path))
 
     def symlink(self, path, target):
-        self.sh('mkdir -p "$(dirname %s)" && ln -s %s %s' % (shlex.quote(path), shlex.quote(target),
-                                                            shlex.quote(path)))
+        quoted = (shlex.quote(path), shlex.quote(target), shlex.quote(path))
+        self.sh('mkdir -p "$(dirname %s)" && ln -s %s %s' % quoted)
 
     def hardlink(self, path, target):
         self.sh("ln %s %s" % (shlex.quote(target), shlex.quote(path)))
@@ -142,8 +142,8 @@ class Sandbox(object):
                         path]))
 
     def chardev(self, path, major=1, minor=3):
-        self.sh('mkdir -p "$(dirname %s)" && mknod %s c %d %d' % (shlex.quote(path), shlex.quote(path),
-                                                                   major, minor))
+        quoted = shlex.quote(path)
+        self.sh('mkdir -p "$(dirname %s)" && mknod %s c %d %d' % (quoted, quoted, major, minor))
 
     def sysctl(self, key, value):
         self.sh("echo %d > %s" % (int(value), shlex.quote(os.path.join(hoststate.NETFILTER, key))))

@@ -1,0 +1,17 @@
+"""The tune role's argument spec against the module code it feeds."""
+import os
+
+import yaml
+
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import writing
+
+SPEC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "tune", "meta", "argument_specs.yml")
+
+
+def test_tune_settings_accepts_exactly_the_settings_allowlist():
+    # The spec lists the keys for ansible-core's own validation; the allowlist is writing.KEYS.
+    # A key added to one and not the other would be refused by the role or silently unknown.
+    with open(SPEC) as f:
+        spec = yaml.safe_load(f)
+    options = spec["argument_specs"]["main"]["options"]["tune_settings"]["options"]
+    assert sorted(options) == sorted(writing.KEYS)
