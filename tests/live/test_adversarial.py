@@ -350,30 +350,45 @@ PLAY = """
       vars:
         tune_settings: {settings}
         tune_health_gate: false
+        tune_sysctl_file: {sysctl_file}
 """
 
 
-@pytest.mark.parametrize("settings,check", [
-    ({"nf_conntrack_foo": 1}, False), ({"nf_conntrack_foo": 1}, True),
-    ({"nf_conntrack_udp_timeout": "lots"}, False)],
+@pytest.mark.parametrize("settings,sysctl_file,named,check", [
+    # Refused by the role's argument spec (ansible-core), before any task runs.
+    ({"nf_conntrack_foo": 1}, DROPIN, "nf_conntrack_foo", False),
+    ({"nf_conntrack_foo": 1}, DROPIN, "nf_conntrack_foo", True),
+    ({"nf_conntrack_udp_timeout": "lots"}, DROPIN, "lots", False),
+    # Past the spec (a path is a path), refused by the settings call: the rescue path.
+    ({"nf_conntrack_udp_timeout": 36}, "/etc/sysctl.conf", "/etc/sysctl.conf", False),
+    ({"nf_conntrack_udp_timeout": 36}, "/etc/sysctl.conf", "/etc/sysctl.conf", True)],
     ids=["tune-refused-key-keeps-earlier-tuning", "tune-refused-key-keeps-earlier-tuning-check",
-         "tune-refused-value-keeps-earlier-tuning"])
-def test_a_refused_tune_keeps_the_earlier_tuning(guarded, settings, check):
-    """Case 1: the role's rescue must not delete the drop-in and record of an earlier tune."""
+         "tune-refused-value-keeps-earlier-tuning", "tune-refused-path-keeps-earlier-tuning",
+         "tune-refused-path-keeps-earlier-tuning-check"])
+def test_a_refused_tune_keeps_the_earlier_tuning(guarded, settings, sysctl_file, named, check):
+    """Case 1: a refused run must not delete the drop-in and record of an earlier tune, nor
+    claim that it put anything back."""
     with unchanged_host():
         with Sandbox(timeout=120) as sb:
             prepare(sb, [("write", RECORD, VALID_RECORD), ("write", DROPIN, OURS),
                          ("sysctl", "nf_conntrack_udp_timeout", 35)])
-            sb.write("/srv/ncadv/play.yml", PLAY.format(settings=json.dumps(settings)))
+            sb.write("/srv/ncadv/play.yml", PLAY.format(settings=json.dumps(settings),
+                                                        sysctl_file=json.dumps(sysctl_file)))
             before = sb.snapshot()
             proc, recap = run_playbook("/srv/ncadv/play.yml", netns=sb, check=check)
             after = sb.snapshot()
-    assert recap.get("localhost", {}).get("failed") == 1, proc.stdout[-2000:]
-    assert "nothing was changed" in proc.stdout, proc.stdout[-2000:]
-    assert summary(delta(before, after)) == {}, proc.stdout[-2000:]
+    out = proc.stdout[-4000:]
+    assert recap.get("localhost", {}).get("failed") == 1, out
+    assert named in proc.stdout, out
+    # Neither the old rescue's claim nor the put-back message of a run that changed something.
+    assert "Putting back the previous values" not in proc.stdout, out
+    assert "Everything this run changed was put back" not in proc.stdout, out
+    if sysctl_file != DROPIN:
+        assert "Applying conntrack settings failed: nothing was changed" in proc.stdout, out
+    assert summary(delta(before, after)) == {}, out
 
 
 def test_the_suite_has_at_least_100_distinct_tries(guarded):
-    extra = 3 + 1 + 2 + 2 + 2 + 1 + 3  # the tests below the table, by their ids (14)
+    extra = 3 + 1 + 2 + 2 + 2 + 1 + 5  # the tests below the table, by their ids (16)
     assert len(set(IDS)) + extra >= 100
     assert HEADER in OURS

@@ -10,6 +10,7 @@ import json
 import os
 
 from support.ansible import run_module, run_playbook
+from support.etc import EtcOverlay
 from support.kernel import read_int
 
 
@@ -34,18 +35,19 @@ def test_facts_and_recommend_read_this_host(kernel_lock):
 
 def test_tune_in_check_mode_predicts_and_changes_nothing(global_sysctls, tmp_path):
     wanted = int(global_sysctls["nf_conntrack_max"]) + 3584
-    sysctl_file = tmp_path / "90-netfilter-conntrack.conf"
     record_file = tmp_path / "netfilter_conntrack.fact"
-    proc, recap = run_playbook("netfilter.conntrack.tune", check=True, diff=True, extra_vars={
+    # The drop-in at its real path, seen through a private /etc overlay: even a wrong
+    # prediction could not touch the host's /etc.
+    etc = EtcOverlay(tmp_path)
+    proc, recap = run_playbook("netfilter.conntrack.tune", check=True, diff=True, etc=etc, extra_vars={
         "tune_settings": {"nf_conntrack_max": wanted},
-        "tune_sysctl_file": str(sysctl_file),
         "tune_record_file": str(record_file),
         "tune_health_sample_seconds": 1,
     })
     assert _ok(recap), proc.stdout + proc.stderr
     assert recap["localhost"]["changed"] >= 1, proc.stdout
     assert read_int("nf_conntrack_max") == int(global_sysctls["nf_conntrack_max"])
-    assert not sysctl_file.exists() and not record_file.exists()
+    assert etc.written() == {} and not record_file.exists()
 
 
 def test_audit_writes_a_report_for_this_host(kernel_lock, tmp_path):
