@@ -453,3 +453,11 @@ def test_rollback_removes_the_directories_the_first_tune_created(tmp_path):
     assert changed
     assert not (root / "etc/ansible").exists(), "no empty facts.d left behind"
     assert tree(root) == before
+
+
+def test_boot_fix_never_on_a_loadable_module_warns_about_the_late_load(tmp_path):
+    root = make_host(tmp_path, module="loadable")
+    _changed, b = run(root, {"nf_conntrack_udp_timeout": 15}, boot_fix="never", check_mode=True)
+    assert any("boot_fix=never on a loadable nf_conntrack" in w and "8 x hashsize" in w for w in b.warnings)
+    _changed, b = run(root, {"nf_conntrack_udp_timeout": 15}, check_mode=True)
+    assert not any("boot_fix=never" in w for w in b.warnings)
