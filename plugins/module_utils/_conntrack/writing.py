@@ -281,8 +281,8 @@ class ConntrackSettings(object):
         self.from_record = False   # state=absent restoring the record's originals
         self.remove_directories = []   # created by earlier runs, removed once empty (rollback)
         self.created = []      # directories this run creates (host paths)
-        self.backups = {}      # path -> backup path made by this run
         self.mismatches = {}
+        self._tree_reader = None
 
     # ---------------------------------------------------------------- paths
     def _host(self, path):
@@ -291,6 +291,12 @@ class ConntrackSettings(object):
 
     def _netfilter(self, key):
         return self._host(os.path.join(NETFILTER_DIR, key))
+
+    def _reader(self):
+        """The facts module's reader over the same tree, without commands (settings runs none)."""
+        if self._tree_reader is None:
+            self._tree_reader = reading.Reader(self.root, run_command=_no_commands)
+        return self._tree_reader
 
     # ----------------------------------------------------------- validation
     def validate(self):
@@ -378,7 +384,7 @@ class ConntrackSettings(object):
     # ---------------------------------------------------------- environment
     def detect(self):
         """What kind of place this is, by the same rules the facts module uses."""
-        r = reading.Reader(self.root, run_command=_no_commands)
+        r = self._reader()
         available = r.exists(reading.NETFILTER + "/nf_conntrack_max")
         initial = reading.read_namespace(r)[0] if available else None
         release = (r.read("/proc/sys/kernel/osrelease") or "").strip() or None
@@ -533,7 +539,7 @@ class ConntrackSettings(object):
 
     def _boot_values(self):
         """{key: (value, source)}: what nf_conntrack gets when it loads without our files."""
-        r = reading.Reader(self.root, run_command=_no_commands)
+        r = self._reader()
         persistent = reading.read_persistent(r, exclude=set(self.paths.values()))
         meminfo = r.read("/proc/meminfo") or ""
         m = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M)
@@ -712,7 +718,7 @@ class ConntrackSettings(object):
 
     def sysctl_order(self):
         """Files in the order sysctl --system applies them, ours included; the last value for a key wins."""
-        files = reading.sysctl_files(reading.Reader(self.root, run_command=_no_commands))
+        files = reading.sysctl_files(self._reader())
         tail = [f for f in files if f == reading.SYSCTL_CONF]  # procps applies it after the directories
         body = [f for f in files if f != reading.SYSCTL_CONF]
         ours = self.paths["sysctl"]
@@ -724,10 +730,7 @@ class ConntrackSettings(object):
         order = self.sysctl_order()
         ours = self.paths["sysctl"]
         ours_real = os.path.realpath(self._host(ours))
-        if os.path.dirname(ours) not in reading.SYSCTL_DIRS:
-            self.warnings.append("%s is not in a directory sysctl reads at boot (%s)"
-                                 % (ours, ", ".join(reading.SYSCTL_DIRS)))
-            return
+        # validate() already made sure the drop-in sits in a directory sysctl reads at boot.
         if ours not in order:
             self.warnings.append("%s is masked by a file of the same name in a directory sysctl prefers: %s"
                                  % (ours, [f for f in order if os.path.basename(f) == os.path.basename(ours)][0]))
@@ -737,7 +740,7 @@ class ConntrackSettings(object):
             full = self._host(path)
             if os.path.realpath(full) == ours_real:
                 continue
-            text = reading.Reader(self.root, run_command=_no_commands).read_config(path)
+            text = self._reader().read_config(path)
             if text is None:
                 continue
             theirs = parse_sysctl_file(text)
@@ -909,7 +912,6 @@ class ConntrackSettings(object):
             dest = self.backup_func(full)
             journal.created_file(dest)
             info["backup"] = dest
-            self.backups[info["path"]] = dest
         self._replace(info["path"], full, old, info["after"], journal)
 
     @staticmethod
@@ -934,13 +936,10 @@ class ConntrackSettings(object):
     def undo(self):
         """What this run found, for the restore option after a later failure (verify, health gate)."""
         out = {"runtime": dict((k, v["before"]) for k, v in sorted(self._runtime_changes().items())),
-               "files": {}, "directories": list(self.created_directories())}
+               "files": {}, "directories": list(self.created)}
         for info in self._changed_files():
             out["files"][info["path"]] = {"content": info["before"], "sha256_after": _sha256(info["after"])}
         return out
-
-    def created_directories(self):
-        return list(self.created)
 
     def result(self):
         files_out = {}
