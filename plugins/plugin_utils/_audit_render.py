@@ -57,48 +57,11 @@ def _cell(value):
     return str(value)
 
 
-def csv_row(h):
-    metrics = h.get("metrics") or {}
-    row = {
-        "host": h["host"],
-        "status": h["status"],
-        "severity": h["severity"],
-        "findings_critical": h["counts"].get("critical", 0),
-        "findings_warning": h["counts"].get("warning", 0),
-        "findings_info": h["counts"].get("info", 0),
-        "error": h.get("error"),
-        "reasons": "; ".join("%s: %s" % (f["severity"], f["message"]) for f in h["findings"]),
-    }
-    for col in CSV_COLUMNS:
-        if col not in row:
-            row[col] = metrics.get(col)
-    return row
-
-
-def render_csv(report):
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for h in report["hosts"]:
-        row = csv_row(h)
-        writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
-    return out.getvalue()
-
-
-def _ordered(report):
-    """Worst first, then fullest first: the order every renderer shows hosts in."""
-    def key(h):
-        ratio = (h.get("metrics") or {}).get("usage_ratio")
-        return (-severity_rank(h["severity"]), -(ratio if ratio is not None else -1), h["host"])
-    return sorted(report["hosts"], key=key)
-
-
 def _plural(n, word):
     return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
 
-def _fmt_pct(metrics):
-    value = (metrics or {}).get("usage_percent")
+def _fmt_pct(value):
     return "" if value is None else "%.1f%%" % value
 
 
@@ -114,6 +77,108 @@ def _fmt_int(value):
 
 def _fmt_bytes(value):
     return "" if value is None else human_bytes(value)
+
+
+def _fmt_text(value):
+    return "" if value is None else str(value)
+
+
+def _counts_text(h):
+    return ", ".join("%d %s" % (h["counts"][k], k) for k in ("critical", "warning", "info") if h["counts"][k])
+
+
+def _metric(name):
+    return lambda h: (h.get("metrics") or {}).get(name)
+
+
+def _field(name):
+    return lambda h: h.get(name)
+
+
+class Column(object):
+    """One column of the report's tables: the CSV, and the fleet table of the Markdown and HTML.
+
+    ``value`` reads it from a host entry (the CSV writes it raw); ``fmt`` turns it into the
+    text of a numeric fleet cell (None: plain text, left aligned); ``sort`` is what the HTML
+    table sorts on (the value, -1 when there is none, unless given).
+    """
+
+    def __init__(self, name, value, header=None, markdown=None, fmt=None, sort=None):
+        self.name = name
+        self.value = value
+        self.header = header
+        self.markdown = markdown or (header or "").lower()
+        self.fmt = fmt
+        self.numeric = fmt is not None
+        self._sort = sort
+
+    def text(self, h):
+        return (self.fmt or _fmt_text)(self.value(h))
+
+    def sort(self, h):
+        if self._sort is not None:
+            return self._sort(h)
+        value = self.value(h)
+        return -1 if value is None else value
+
+
+COLUMNS = dict((c.name, c) for c in (
+    Column("host", _field("host"), "Host"),
+    Column("status", _field("status"), "Status"),
+    Column("severity", _field("severity"), "Severity", sort=lambda h: severity_rank(h["severity"])),
+    Column("findings_critical", lambda h: h["counts"].get("critical", 0)),
+    Column("findings_warning", lambda h: h["counts"].get("warning", 0)),
+    Column("findings_info", lambda h: h["counts"].get("info", 0)),
+    Column("count", _metric("count"), "Count", fmt=_fmt_int),
+    Column("max", _metric("max"), "nf_conntrack_max", "max", fmt=_fmt_int),
+    Column("usage_percent", _metric("usage_percent"), "Usage", fmt=_fmt_pct,
+           sort=lambda h: -1 if _metric("usage_ratio")(h) is None else _metric("usage_ratio")(h)),
+    Column("buckets", _metric("buckets"), "Buckets", fmt=_fmt_int),
+    Column("chain_depth_at_max", _metric("chain_depth_at_max"), "Chain depth at max", fmt=_fmt_depth),
+    Column("recommended_max", _metric("recommended_max"), "Recommended max", fmt=_fmt_int),
+    Column("recommended_buckets", _metric("recommended_buckets")),
+    Column("memory_in_use_bytes", _metric("memory_in_use_bytes")),
+    Column("memory_at_max_bytes", _metric("memory_at_max_bytes"), "Memory at max", fmt=_fmt_bytes),
+    Column("recommended_memory_bytes", _metric("recommended_memory_bytes"), "Recommended memory", fmt=_fmt_bytes),
+    Column("memory_budget_bytes", _metric("memory_budget_bytes")),
+    Column("mem_total_bytes", _metric("mem_total_bytes")),
+    Column("drop_total", _metric("drop_total")),
+    Column("insert_failed_total", _metric("insert_failed_total")),
+    Column("chaintoolong_total", _metric("chaintoolong_total")),
+    Column("table_full_count", _metric("table_full_count")),
+    Column("kube_proxy_running", _metric("kube_proxy_running")),
+    Column("not_persisted", _metric("not_persisted")),
+    Column("kernel_release", _metric("kernel_release")),
+    Column("error", _field("error")),
+    Column("reasons", lambda h: "; ".join("%s: %s" % (f["severity"], f["message"]) for f in h["findings"])),
+    Column("findings", _counts_text, "Findings",
+           sort=lambda h: h["counts"]["critical"] * 10000 + h["counts"]["warning"] * 100 + h["counts"]["info"]),
+))
+
+# The fleet table of the Markdown and HTML reports, in this order; the CSV has CSV_COLUMNS.
+FLEET_COLUMNS = ("host", "status", "severity", "usage_percent", "count", "max", "recommended_max", "buckets",
+                 "chain_depth_at_max", "memory_at_max_bytes", "recommended_memory_bytes", "findings")
+
+
+def csv_row(h):
+    return dict((name, COLUMNS[name].value(h)) for name in CSV_COLUMNS)
+
+
+def render_csv(report):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for h in report["hosts"]:
+        writer.writerow([_cell(COLUMNS[name].value(h)) for name in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _ordered(report):
+    """Worst first, then fullest first: the order every renderer shows hosts in."""
+    def key(h):
+        ratio = (h.get("metrics") or {}).get("usage_ratio")
+        return (-severity_rank(h["severity"]), -(ratio if ratio is not None else -1), h["host"])
+    return sorted(report["hosts"], key=key)
 
 
 def _recommendation_rows(h):
@@ -154,20 +219,11 @@ def render_markdown(report):
     if gate.get("fail_on") and gate["fail_on"] != "never":
         lines += ["Gate `audit_fail_on: %s`: %s." % (
             gate["fail_on"], "FAILED by %s" % ", ".join(gate["hosts"]) if gate.get("failed") else "passed"), ""]
-    lines += [
-        "| host | status | severity | usage | count | max | recommended max | buckets | chain depth at max "
-        "| memory at max | recommended memory | findings |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
+    fleet = [COLUMNS[name] for name in FLEET_COLUMNS]
+    lines += ["| %s |" % " | ".join(c.markdown for c in fleet),
+              "| %s |" % " | ".join("---:" if c.numeric else "---" for c in fleet)]
     for h in _ordered(report):
-        m = h.get("metrics") or {}
-        depth = m.get("chain_depth_at_max")
-        lines.append("| %s |" % " | ".join(_md(v) for v in (
-            h["host"], h["status"], h["severity"], _fmt_pct(m), _fmt_int(m.get("count")), _fmt_int(m.get("max")),
-            _fmt_int(m.get("recommended_max")), _fmt_int(m.get("buckets")),
-            _fmt_depth(depth), _fmt_bytes(m.get("memory_at_max_bytes")),
-            _fmt_bytes(m.get("recommended_memory_bytes")),
-            ", ".join("%d %s" % (h["counts"][k], k) for k in ("critical", "warning", "info") if h["counts"][k]))))
+        lines.append("| %s |" % " | ".join(_md(c.text(h)) for c in fleet))
     lines.append("")
     for h in _ordered(report):
         lines += ["## %s" % h["host"], "", "Status **%s**, severity **%s**." % (h["status"], h["severity"]), ""]
@@ -341,10 +397,8 @@ def _badge(sev):
     return '<span class="badge sev-%s">%s</span>' % (_e(sev), _e(sev))
 
 
-def render_html(report):
+def _html_head(report):
     s = report["summary"]
-    t = report["thresholds"]
-    hosts = _ordered(report)
     parts = [
         '<!DOCTYPE html>',
         '<html lang="en"><head><meta charset="utf-8">',
@@ -365,39 +419,77 @@ def render_html(report):
     if gate.get("fail_on") and gate["fail_on"] != "never":
         parts.append('<p id="gate">Gate <code>audit_fail_on: %s</code>: <strong>%s</strong></p>' % (
             _e(gate["fail_on"]), _e("FAILED by " + ", ".join(gate["hosts"]) if gate.get("failed") else "passed")))
-    parts += ['<h2>Fleet</h2>',
-              '<p class="muted">Worst first. Click a column heading to sort.</p>',
-              '<table id="fleet"><thead><tr>']
-    heads = ("Host", "Status", "Severity", "Usage", "Count", "nf_conntrack_max", "Recommended max", "Buckets",
-             "Chain depth at max", "Memory at max", "Recommended memory", "Findings")
-    parts.append("".join("<th>%s</th>" % _e(x) for x in heads))
-    parts.append('</tr></thead><tbody>')
+    return parts
+
+
+def _status_html(h):
+    if h["status"] == "ok":
+        return _e(h["status"])
+    return '<span class="badge st-%s">%s</span>' % (_e(h["status"]), _e(h["status"]))
+
+
+# Fleet cells that are more than their escaped text.
+_HTML_CELLS = {
+    "host": lambda h: '<a href="#%s">%s</a>' % (_anchor(h["host"]), _e(h["host"])),
+    "status": _status_html,
+    "severity": lambda h: _badge(h["severity"]),
+}
+
+
+def _html_fleet(hosts):
+    fleet = [COLUMNS[name] for name in FLEET_COLUMNS]
+    parts = ['<h2>Fleet</h2>',
+             '<p class="muted">Worst first. Click a column heading to sort.</p>',
+             '<table id="fleet"><thead><tr>',
+             "".join("<th>%s</th>" % _e(c.header) for c in fleet),
+             '</tr></thead><tbody>']
     for h in hosts:
-        m = h.get("metrics") or {}
-        depth = m.get("chain_depth_at_max")
-        status_cell = _e(h["status"]) if h["status"] == "ok" else '<span class="badge st-%s">%s</span>' % (
-            _e(h["status"]), _e(h["status"]))
-        cells = [
-            ('<a href="#%s">%s</a>' % (_anchor(h["host"]), _e(h["host"])), h["host"], ""),
-            (status_cell, h["status"], ""),
-            (_badge(h["severity"]), severity_rank(h["severity"]), ""),
-            (_e(_fmt_pct(m)), m.get("usage_ratio") if m.get("usage_ratio") is not None else -1, "n"),
-            (_e(_fmt_int(m.get("count"))), m.get("count") if m.get("count") is not None else -1, "n"),
-            (_e(_fmt_int(m.get("max"))), m.get("max") if m.get("max") is not None else -1, "n"),
-            (_e(_fmt_int(m.get("recommended_max"))), m.get("recommended_max") or -1, "n"),
-            (_e(_fmt_int(m.get("buckets"))), m.get("buckets") if m.get("buckets") is not None else -1, "n"),
-            (_fmt_depth(depth), depth if depth is not None else -1, "n"),
-            (_e(_fmt_bytes(m.get("memory_at_max_bytes"))), m.get("memory_at_max_bytes") or -1, "n"),
-            (_e(_fmt_bytes(m.get("recommended_memory_bytes"))), m.get("recommended_memory_bytes") or -1, "n"),
-            (_e(", ".join("%d %s" % (h["counts"][k], k) for k in ("critical", "warning", "info") if h["counts"][k])),
-             h["counts"]["critical"] * 10000 + h["counts"]["warning"] * 100 + h["counts"]["info"], ""),
-        ]
         parts.append('<tr class="sev-row-%s" data-host="%s">%s</tr>' % (_e(h["severity"]), _e(h["host"]), "".join(
-            '<td%s data-sort="%s">%s</td>' % (' class="n"' if cls else "", _e(key), content)
-            for content, key, cls in cells)))
+            '<td%s data-sort="%s">%s</td>' % (' class="n"' if c.numeric else "", _e(c.sort(h)),
+                                              _HTML_CELLS[c.name](h) if c.name in _HTML_CELLS else _e(c.text(h)))
+            for c in fleet)))
     parts.append('</tbody></table>')
+    return parts
+
+
+def _html_host(h):
+    parts = ['<section class="host" id="%s" data-host="%s">' % (_anchor(h["host"]), _e(h["host"])),
+             '<h3>%s %s</h3>' % (_e(h["host"]), _badge(h["severity"]))]
+    m = h.get("metrics") or {}
+    if h["status"] != "ok":
+        parts.append('<p><strong>%s</strong>: %s</p>' % (_e(h["status"]), _e(h.get("error") or "no details")))
+    else:
+        parts.append('<p class="muted">%s of %s entries (%s), %s buckets, kernel %s</p>' % (
+            _e(_fmt_int(m.get("count"))), _e(_fmt_int(m.get("max"))), _e(_fmt_pct(m.get("usage_percent")) or "n/a"),
+            _e(_fmt_int(m.get("buckets"))), _e(m.get("kernel_release") or "unknown")))
+    if h["findings"]:
+        parts.append('<ul class="findings">')
+        parts += ['<li class="finding-%s"><strong>%s</strong> <code>%s</code>: %s</li>' % (
+            _e(f["severity"]), _e(f["severity"]), _e(f["rule"]), _e(f["message"])) for f in h["findings"]]
+        parts.append('</ul>')
+    elif h["status"] == "ok":
+        parts.append('<p>No findings.</p>')
+    rows = _recommendation_rows(h)
+    if rows:
+        verdict = (h["recommendation"] or {}).get("verdict") or {}
+        parts.append('<p>Recommendation, verdict <strong>%s</strong>%s</p>' % (
+            _e(verdict.get("status") or "n/a"),
+            (": " + _e("; ".join(str(r) for r in verdict.get("reasons") or []))) if verdict.get("reasons") else ""))
+        parts.append('<table class="recommendation"><thead><tr><th>Setting</th><th>Current</th>'
+                     '<th>Recommended</th><th>Reason</th></tr></thead><tbody>')
+        for key, cur, rec, change, reason in rows:
+            parts.append('<tr%s><td><code>%s</code></td><td class="n">%s</td><td class="n">%s</td><td>%s</td></tr>'
+                         % (' class="change"' if change else "", _e(key), _e(cur), _e(rec), _e(reason)))
+        parts.append('</tbody></table>')
+    parts.append('</section>')
+    return parts
+
+
+def render_html(report):
+    hosts = _ordered(report)
+    parts = _html_head(report) + _html_fleet(hosts)
     parts += ['<h2>Charts</h2>', '<div class="charts">',
-              '<figure>%s</figure>' % _usage_chart(sorted(hosts, key=lambda h: h["host"]), t),
+              '<figure>%s</figure>' % _usage_chart(sorted(hosts, key=lambda h: h["host"]), report["thresholds"]),
               '<figure>%s</figure>' % _memory_chart(sorted(hosts, key=lambda h: h["host"])),
               '</div>']
     if len(hosts) > CHART_HOSTS_LIMIT:
@@ -405,35 +497,7 @@ def render_html(report):
             CHART_HOSTS_LIMIT, len(hosts)))
     parts.append('<h2>Hosts</h2>')
     for h in hosts:
-        parts.append('<section class="host" id="%s" data-host="%s">' % (_anchor(h["host"]), _e(h["host"])))
-        parts.append('<h3>%s %s</h3>' % (_e(h["host"]), _badge(h["severity"])))
-        m = h.get("metrics") or {}
-        if h["status"] != "ok":
-            parts.append('<p><strong>%s</strong>: %s</p>' % (_e(h["status"]), _e(h.get("error") or "no details")))
-        else:
-            parts.append('<p class="muted">%s of %s entries (%s), %s buckets, kernel %s</p>' % (
-                _e(_fmt_int(m.get("count"))), _e(_fmt_int(m.get("max"))), _e(_fmt_pct(m) or "n/a"),
-                _e(_fmt_int(m.get("buckets"))), _e(m.get("kernel_release") or "unknown")))
-        if h["findings"]:
-            parts.append('<ul class="findings">')
-            parts += ['<li class="finding-%s"><strong>%s</strong> <code>%s</code>: %s</li>' % (
-                _e(f["severity"]), _e(f["severity"]), _e(f["rule"]), _e(f["message"])) for f in h["findings"]]
-            parts.append('</ul>')
-        elif h["status"] == "ok":
-            parts.append('<p>No findings.</p>')
-        rows = _recommendation_rows(h)
-        if rows:
-            verdict = (h["recommendation"] or {}).get("verdict") or {}
-            parts.append('<p>Recommendation, verdict <strong>%s</strong>%s</p>' % (
-                _e(verdict.get("status") or "n/a"),
-                (": " + _e("; ".join(str(r) for r in verdict.get("reasons") or []))) if verdict.get("reasons") else ""))
-            parts.append('<table class="recommendation"><thead><tr><th>Setting</th><th>Current</th>'
-                         '<th>Recommended</th><th>Reason</th></tr></thead><tbody>')
-            for key, cur, rec, change, reason in rows:
-                parts.append('<tr%s><td><code>%s</code></td><td class="n">%s</td><td class="n">%s</td><td>%s</td></tr>'
-                             % (' class="change"' if change else "", _e(key), _e(cur), _e(rec), _e(reason)))
-            parts.append('</tbody></table>')
-        parts.append('</section>')
+        parts += _html_host(h)
     parts.append('<script>%s</script>' % _JS)
     parts.append('</body></html>')
     return "\n".join(parts) + "\n"
