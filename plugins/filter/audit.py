@@ -9,6 +9,7 @@ The documentation of each filter is in the YAML file of the same name."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import jinja2
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six import string_types
@@ -79,11 +80,14 @@ def audit_report(hosts, thresholds=None, fail_on="never", generated_at=None):
         raise AnsibleFilterError("audit_report: %s" % to_native(exc))
 
 
-def audit_render(report, fmt, host=None):
+def audit_render(report, fmt, host=None, template=None):
     try:
-        return _audit_render.render(_audit.plain(report), str(fmt), None if host is None else str(host))
+        return _audit_render.render(_audit.plain(report), str(fmt), None if host is None else str(host),
+                                    None if template is None else str(template))
     except (ValueError, KeyError, TypeError) as exc:
         raise AnsibleFilterError("audit_render(%s): %s" % (fmt, to_native(exc)))
+    except jinja2.TemplateError as exc:
+        raise AnsibleFilterError("audit_render(%s): the template failed: %s" % (fmt, to_native(exc)))
 
 
 def audit_query(data, expression):

@@ -4,7 +4,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """Renderers of the fleet report (controller side, private): JSON, CSV, Markdown,
-a self-contained HTML page and one Prometheus textfile per host. Pure: strings out."""
+a self-contained HTML page and one Prometheus textfile per host. Pure: strings out.
+
+The Markdown and the HTML page are Jinja2 templates (roles/audit/templates/), which users
+can replace; this module gives them the rows and cells (from the one column table) and the
+SVG charts, whose geometry stays here."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -14,6 +18,10 @@ import datetime
 import html
 import io
 import json
+import os
+
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 
 from ansible_collections.netfilter.conntrack.plugins.plugin_utils._audit import (
     CSV_COLUMNS, SEVERITIES, human_bytes, severity_rank,
@@ -25,15 +33,20 @@ FORMATS = ("json", "csv", "markdown", "html", "prometheus")
 CHART_HOSTS_LIMIT = 60
 
 
-def render(report, fmt, host=None):
+def render(report, fmt, host=None, template=None):
+    """``template``: the text of a Jinja2 template to use instead of the collection's own
+    (Markdown and HTML only; roles/audit/templates/ holds the defaults to start from).
+    None or empty: the collection's own."""
+    if template and fmt not in ("markdown", "md", "html"):
+        raise ValueError("only the markdown and html formats take a template, not %s" % fmt)
     if fmt == "json":
         return render_json(report)
     if fmt == "csv":
         return render_csv(report)
     if fmt in ("markdown", "md"):
-        return render_markdown(report)
+        return render_markdown(report, template)
     if fmt == "html":
-        return render_html(report)
+        return render_html(report, template)
     if fmt in ("prometheus", "prom"):
         if host is None:
             raise ValueError("the prometheus format is per host: pass host=NAME")
@@ -95,6 +108,11 @@ def _field(name):
     return lambda h: h.get(name)
 
 
+def _usage_sort(h):
+    ratio = (h.get("metrics") or {}).get("usage_ratio")
+    return -1 if ratio is None else ratio
+
+
 class Column(object):
     """One column of the report's tables: the CSV, and the fleet table of the Markdown and HTML.
 
@@ -131,8 +149,8 @@ COLUMNS = dict((c.name, c) for c in (
     Column("findings_info", lambda h: h["counts"].get("info", 0)),
     Column("count", _metric("count"), "Count", fmt=_fmt_int),
     Column("max", _metric("max"), "nf_conntrack_max", "max", fmt=_fmt_int),
-    Column("usage_percent", _metric("usage_percent"), "Usage", fmt=_fmt_pct,
-           sort=lambda h: -1 if _metric("usage_ratio")(h) is None else _metric("usage_ratio")(h)),
+    # Shown rounded to a percent, sorted on the exact ratio.
+    Column("usage_percent", _metric("usage_percent"), "Usage", fmt=_fmt_pct, sort=_usage_sort),
     Column("buckets", _metric("buckets"), "Buckets", fmt=_fmt_int),
     Column("chain_depth_at_max", _metric("chain_depth_at_max"), "Chain depth at max", fmt=_fmt_depth),
     Column("recommended_max", _metric("recommended_max"), "Recommended max", fmt=_fmt_int),
@@ -158,10 +176,6 @@ COLUMNS = dict((c.name, c) for c in (
 # The fleet table of the Markdown and HTML reports, in this order; the CSV has CSV_COLUMNS.
 FLEET_COLUMNS = ("host", "status", "severity", "usage_percent", "count", "max", "recommended_max", "buckets",
                  "chain_depth_at_max", "memory_at_max_bytes", "recommended_memory_bytes", "findings")
-
-
-def csv_row(h):
-    return dict((name, COLUMNS[name].value(h)) for name in CSV_COLUMNS)
 
 
 def render_csv(report):
@@ -194,7 +208,8 @@ def _recommendation_rows(h):
         change = comp.get("change")
         if change is None:
             change = cur != settings[key]
-        rows.append((key, cur, settings[key], bool(change), reasons.get(key, "")))
+        rows.append({"key": key, "current": cur, "recommended": settings[key], "change": bool(change),
+                     "reason": reasons.get(key, "")})
     return rows
 
 
@@ -202,87 +217,69 @@ def _md(text):
     return str("" if text is None else text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(report):
-    s = report["summary"]
-    lines = [
-        "# Conntrack audit",
-        "",
-        "Generated %s, report version %s. %s: %s." % (
-            report["generated_at"], report["version"], _plural(s["hosts"], "host"),
-            ", ".join("%d %s" % (s["by_severity"][k], k) for k in reversed(SEVERITIES))),
-        "",
-    ]
-    unaudited = [k for k in ("unreachable", "failed") if s["by_status"].get(k)]
-    if unaudited:
-        lines += ["Not audited: %s." % ", ".join("%d %s" % (s["by_status"][k], k) for k in unaudited), ""]
-    gate = report.get("gate") or {}
-    if gate.get("fail_on") and gate["fail_on"] != "never":
-        lines += ["Gate `audit_fail_on: %s`: %s." % (
-            gate["fail_on"], "FAILED by %s" % ", ".join(gate["hosts"]) if gate.get("failed") else "passed"), ""]
+# --- templates (Markdown, HTML) ------------------------------------------------------------
+
+# The collection's own templates: the audit role's, so that users copy them from one place.
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "roles", "audit", "templates")
+
+
+def _host_view(h, fleet):
+    """One host for a template: its report entry, plus its fleet cells and recommendation rows."""
+    view = dict(h)
+    view["anchor"] = _anchor(h["host"])
+    view["verdict"] = dict({"status": None, "reasons": []}, **((h.get("recommendation") or {}).get("verdict") or {}))
+    view["recommendation_rows"] = _recommendation_rows(h)
+    view["cells"] = [{"name": c.name, "text": c.text(h), "sort": c.sort(h), "numeric": c.numeric,
+                      "html": _HTML_CELLS[c.name](h) if c.name in _HTML_CELLS else _e(c.text(h))} for c in fleet]
+    return view
+
+
+def template_context(report):
+    """What a report template is given (docs/audit.md lists it)."""
     fleet = [COLUMNS[name] for name in FLEET_COLUMNS]
-    lines += ["| %s |" % " | ".join(c.markdown for c in fleet),
-              "| %s |" % " | ".join("---:" if c.numeric else "---" for c in fleet)]
-    for h in _ordered(report):
-        lines.append("| %s |" % " | ".join(_md(c.text(h)) for c in fleet))
-    lines.append("")
-    for h in _ordered(report):
-        lines += ["## %s" % h["host"], "", "Status **%s**, severity **%s**." % (h["status"], h["severity"]), ""]
-        if h.get("error"):
-            lines += ["Error: %s" % _md(h["error"]), ""]
-        if h["findings"]:
-            lines += ["Findings:", ""]
-            lines += ["- **%s** `%s`: %s" % (f["severity"], f["rule"], _md(f["message"])) for f in h["findings"]]
-            lines.append("")
-        rows = _recommendation_rows(h)
-        if rows:
-            verdict = (h["recommendation"] or {}).get("verdict") or {}
-            lines += ["Recommendation (verdict: %s):" % (verdict.get("status") or "n/a"), "",
-                      "| setting | current | recommended | reason |", "| --- | ---: | ---: | --- |"]
-            for key, cur, rec, change, reason in rows:
-                lines.append("| `%s` | %s | %s%s | %s |" % (key, _md(cur), _md(rec), " (change)" if change else "",
-                                                            _md(reason)))
-            lines.append("")
-    return "\n".join(lines)
+    summary = report["summary"]
+    hosts = _ordered(report)
+    by_name = sorted(hosts, key=lambda h: h["host"])
+    return {
+        "report": report,
+        "severities": SEVERITIES,
+        "gate": report.get("gate") or {},
+        "unaudited": [(k, summary["by_status"][k]) for k in ("unreachable", "failed") if summary["by_status"].get(k)],
+        "columns": [{"name": c.name, "header": c.header, "markdown": c.markdown, "numeric": c.numeric} for c in fleet],
+        "hosts": [_host_view(h, fleet) for h in hosts],
+        "chart_hosts_limit": CHART_HOSTS_LIMIT,
+        "usage_chart": _usage_chart(by_name, report["thresholds"]),
+        "memory_chart": _memory_chart(by_name),
+    }
 
 
-# --- HTML -------------------------------------------------------------------------------
+def _environment():
+    # No autoescape: the Markdown needs none, and the HTML cells and charts come escaped;
+    # templates escape the rest with the h filter, as the default ones do.
+    env = SandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                               undefined=StrictUndefined, autoescape=False)
+    env.filters.update({"md": _md, "h": _e, "plural": _plural, "badge": _badge, "fmt_int": _fmt_int,
+                        "fmt_bytes": _fmt_bytes, "fmt_pct": _fmt_pct, "fmt_depth": _fmt_depth})
+    return env
+
+
+def _render_template(report, name, template=None):
+    """``template`` is the text of a user's template; None or empty renders the collection's own ``name``."""
+    if not template:
+        with open(os.path.join(TEMPLATE_DIR, name)) as f:
+            template = f.read()
+    return _environment().from_string(template).render(template_context(report))
+
+
+def render_markdown(report, template=None):
+    # The template writes each line with its newline; the report ends with exactly one.
+    return _render_template(report, "report.md.j2", template).rstrip("\n") + "\n"
+
+
+# --- HTML: the cells the template places, and the charts ---------------------------------
 
 _COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#ef6c00", "critical": "#c62828", "none": "#9e9e9e"}
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:1.5rem;color:#212121}
-h1{margin:0 0 .3rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}h3{margin-bottom:.3rem}
-.muted{color:#666}.badge{display:inline-block;padding:.1rem .5rem;border-radius:.7rem;color:#fff;font-size:.85rem}
-.sev-ok{background:#2e7d32}.sev-info{background:#1565c0}.sev-warning{background:#ef6c00}.sev-critical{background:#c62828}
-.st-unreachable,.st-failed{background:#616161}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
-#fleet th{background:#f5f5f5;cursor:pointer;user-select:none}#fleet th.sorted-asc::after{content:" \\25B2"}
-#fleet th.sorted-desc::after{content:" \\25BC"}
-.charts{display:flex;flex-wrap:wrap;gap:2rem}.charts figure{margin:0}
-.host{margin-top:1.5rem}.finding-critical{color:#c62828}.finding-warning{color:#ef6c00}.finding-info{color:#1565c0}
-tr.change td{background:#fff8e1}
-#fleet td:first-child,#fleet td:nth-child(2),#fleet td:nth-child(3){white-space:nowrap}
-"""
-
-_JS = """
-(function(){
-  var table=document.getElementById('fleet');
-  if(!table){return;}
-  var heads=table.tHead.rows[0].cells;
-  function val(row,i){var c=row.cells[i];var v=c.getAttribute('data-sort');
-    if(v===null){v=c.textContent;}var f=parseFloat(v);return (v!==''&&!isNaN(f)&&isFinite(v))?f:v.toLowerCase();}
-  for(var i=0;i<heads.length;i++){(function(i){heads[i].addEventListener('click',function(){
-    var asc=!heads[i].classList.contains('sorted-asc');
-    for(var j=0;j<heads.length;j++){heads[j].classList.remove('sorted-asc','sorted-desc');}
-    heads[i].classList.add(asc?'sorted-asc':'sorted-desc');
-    var body=table.tBodies[0];var rows=Array.prototype.slice.call(body.rows);
-    rows.sort(function(a,b){var x=val(a,i),y=val(b,i);if(x===y){return 0;}
-      if(typeof x!==typeof y){x=String(x);y=String(y);}return (x<y?-1:1)*(asc?1:-1);});
-    rows.forEach(function(r){body.appendChild(r);});});})(i);}
-  table.setAttribute('data-sortable','ready');
-})();
-"""
 
 
 def _e(value):
@@ -397,31 +394,6 @@ def _badge(sev):
     return '<span class="badge sev-%s">%s</span>' % (_e(sev), _e(sev))
 
 
-def _html_head(report):
-    s = report["summary"]
-    parts = [
-        '<!DOCTYPE html>',
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="generator" content="netfilter.conntrack.audit report v%s">' % _e(report["version"]),
-        '<title>Conntrack audit: %s, worst %s</title>' % (_plural(s["hosts"], "host"), _e(s["worst_severity"])),
-        '<style>%s</style></head><body>' % _CSS,
-        '<h1>Conntrack audit</h1>',
-        '<p class="muted">Generated %s &middot; report version %s &middot; %s &middot; %s</p>' % (
-            _e(report["generated_at"]), _e(report["version"]), _plural(s["hosts"], "host"),
-            " ".join('%s&nbsp;%d' % (_badge(k), s["by_severity"][k]) for k in reversed(SEVERITIES))),
-    ]
-    unaudited = [k for k in ("unreachable", "failed") if s["by_status"].get(k)]
-    if unaudited:
-        parts.append('<p id="not-audited"><strong>Not audited:</strong> %s</p>' % ", ".join(
-            "%d %s" % (s["by_status"][k], k) for k in unaudited))
-    gate = report.get("gate") or {}
-    if gate.get("fail_on") and gate["fail_on"] != "never":
-        parts.append('<p id="gate">Gate <code>audit_fail_on: %s</code>: <strong>%s</strong></p>' % (
-            _e(gate["fail_on"]), _e("FAILED by " + ", ".join(gate["hosts"]) if gate.get("failed") else "passed")))
-    return parts
-
-
 def _status_html(h):
     if h["status"] == "ok":
         return _e(h["status"])
@@ -436,71 +408,8 @@ _HTML_CELLS = {
 }
 
 
-def _html_fleet(hosts):
-    fleet = [COLUMNS[name] for name in FLEET_COLUMNS]
-    parts = ['<h2>Fleet</h2>',
-             '<p class="muted">Worst first. Click a column heading to sort.</p>',
-             '<table id="fleet"><thead><tr>',
-             "".join("<th>%s</th>" % _e(c.header) for c in fleet),
-             '</tr></thead><tbody>']
-    for h in hosts:
-        parts.append('<tr class="sev-row-%s" data-host="%s">%s</tr>' % (_e(h["severity"]), _e(h["host"]), "".join(
-            '<td%s data-sort="%s">%s</td>' % (' class="n"' if c.numeric else "", _e(c.sort(h)),
-                                              _HTML_CELLS[c.name](h) if c.name in _HTML_CELLS else _e(c.text(h)))
-            for c in fleet)))
-    parts.append('</tbody></table>')
-    return parts
-
-
-def _html_host(h):
-    parts = ['<section class="host" id="%s" data-host="%s">' % (_anchor(h["host"]), _e(h["host"])),
-             '<h3>%s %s</h3>' % (_e(h["host"]), _badge(h["severity"]))]
-    m = h.get("metrics") or {}
-    if h["status"] != "ok":
-        parts.append('<p><strong>%s</strong>: %s</p>' % (_e(h["status"]), _e(h.get("error") or "no details")))
-    else:
-        parts.append('<p class="muted">%s of %s entries (%s), %s buckets, kernel %s</p>' % (
-            _e(_fmt_int(m.get("count"))), _e(_fmt_int(m.get("max"))), _e(_fmt_pct(m.get("usage_percent")) or "n/a"),
-            _e(_fmt_int(m.get("buckets"))), _e(m.get("kernel_release") or "unknown")))
-    if h["findings"]:
-        parts.append('<ul class="findings">')
-        parts += ['<li class="finding-%s"><strong>%s</strong> <code>%s</code>: %s</li>' % (
-            _e(f["severity"]), _e(f["severity"]), _e(f["rule"]), _e(f["message"])) for f in h["findings"]]
-        parts.append('</ul>')
-    elif h["status"] == "ok":
-        parts.append('<p>No findings.</p>')
-    rows = _recommendation_rows(h)
-    if rows:
-        verdict = (h["recommendation"] or {}).get("verdict") or {}
-        parts.append('<p>Recommendation, verdict <strong>%s</strong>%s</p>' % (
-            _e(verdict.get("status") or "n/a"),
-            (": " + _e("; ".join(str(r) for r in verdict.get("reasons") or []))) if verdict.get("reasons") else ""))
-        parts.append('<table class="recommendation"><thead><tr><th>Setting</th><th>Current</th>'
-                     '<th>Recommended</th><th>Reason</th></tr></thead><tbody>')
-        for key, cur, rec, change, reason in rows:
-            parts.append('<tr%s><td><code>%s</code></td><td class="n">%s</td><td class="n">%s</td><td>%s</td></tr>'
-                         % (' class="change"' if change else "", _e(key), _e(cur), _e(rec), _e(reason)))
-        parts.append('</tbody></table>')
-    parts.append('</section>')
-    return parts
-
-
-def render_html(report):
-    hosts = _ordered(report)
-    parts = _html_head(report) + _html_fleet(hosts)
-    parts += ['<h2>Charts</h2>', '<div class="charts">',
-              '<figure>%s</figure>' % _usage_chart(sorted(hosts, key=lambda h: h["host"]), report["thresholds"]),
-              '<figure>%s</figure>' % _memory_chart(sorted(hosts, key=lambda h: h["host"])),
-              '</div>']
-    if len(hosts) > CHART_HOSTS_LIMIT:
-        parts.append('<p class="muted">The charts show the first %d hosts by name; the table has all %d.</p>' % (
-            CHART_HOSTS_LIMIT, len(hosts)))
-    parts.append('<h2>Hosts</h2>')
-    for h in hosts:
-        parts += _html_host(h)
-    parts.append('<script>%s</script>' % _JS)
-    parts.append('</body></html>')
-    return "\n".join(parts) + "\n"
+def render_html(report, template=None):
+    return _render_template(report, "report.html.j2", template)
 
 
 # --- Prometheus textfile ----------------------------------------------------------------

@@ -48,3 +48,23 @@ def test_memory_at_max_is_priced_like_the_recommendation_prices_its_max():
     metrics = _audit.build_report([entry], generated_at=STAMP)["hosts"][0]["metrics"]
     assert metrics["memory_at_max_bytes"] == rec["memory"]["total_bytes"]
     assert report["hosts"][0]["metrics"]["memory_at_max_bytes"] == usage["max"] * 256 + usage["buckets"] * 8
+
+
+def test_the_default_templates_are_the_roles_files_and_a_users_template_replaces_them():
+    report = fleet("plain")
+    with open(os.path.join(_audit_render.TEMPLATE_DIR, "report.md.j2")) as f:
+        assert _audit_render.render(report, "markdown", template=f.read()) == _audit_render.render(report, "markdown")
+    ours = "{% for h in hosts %}{{ h.host }}={{ h.cells[3].text }};{% endfor %}"
+    assert _audit_render.render(report, "html", template=ours) == \
+        "k8s-crit-3=94.6%;lb-warn-2=80.1%;db-down-4=;gw-ok-1=0.5%;"
+
+
+def test_a_template_cannot_reach_python_internals():
+    from jinja2.exceptions import SecurityError
+    with pytest.raises(SecurityError):
+        _audit_render.render(fleet("plain"), "html", template="{{ ''.__class__.__mro__ }}")
+
+
+def test_only_markdown_and_html_take_a_template():
+    with pytest.raises(ValueError, match="take a template"):
+        _audit_render.render(fleet("plain"), "csv", template="x")
