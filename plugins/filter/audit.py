@@ -9,8 +9,10 @@ The documentation of each filter is in the YAML file of the same name."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import jinja2
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.six import string_types
 
 from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit, _audit_render
 
@@ -29,26 +31,27 @@ def _get(mapping, key, default=None):
     return default if value is None else value
 
 
-def audit_record(host_vars, gathered=True, active=None):
-    """One host's record for audit_report, from its hostvars and what the role registered.
+def audit_record(host, facts_result=None, recommendation_result=None, cached_facts=None, gathered=True,
+                 active=None):
+    """One host's record for audit_report, from what was registered for it.
 
-    ``active`` is ansible_play_hosts: a host outside it left the play before the audit."""
-    if not hasattr(host_vars, "get"):
-        raise AnsibleFilterError("audit_record expects a host's vars (hostvars[name]), got %s"
-                                 % type(host_vars).__name__)
-    name = str(_get(host_vars, "inventory_hostname", ""))
+    ``facts_result`` and ``recommendation_result`` are the registered results of the facts
+    and recommend calls; ``cached_facts`` the host's ``ansible_facts.conntrack`` for a run
+    with ``gathered=false``. ``active`` is ansible_play_hosts: a host outside it left the
+    play before the audit."""
+    if not isinstance(host, string_types):
+        raise AnsibleFilterError("audit_record expects a host name (inventory_hostname), got %s"
+                                 % type(host).__name__)
+    name = str(host)
     record = {"host": name, "status": "ok", "error": None, "facts": None, "recommendation": None}
-    result = _get(host_vars, "audit__facts", {})
+    result = facts_result or {}
     if _get(result, "unreachable"):
         record.update(status="unreachable", error=to_native(_get(result, "msg", "unreachable")))
         return record
     if _get(result, "failed"):
         record.update(status="failed", error="facts: %s" % to_native(_get(result, "msg", "failed")))
         return record
-    if gathered:
-        facts = _get(_get(result, "ansible_facts", {}), "conntrack")
-    else:
-        facts = _get(_get(host_vars, "ansible_facts", {}), "conntrack")
+    facts = _get(_get(result, "ansible_facts", {}), "conntrack") if gathered else cached_facts
     if not facts:
         if active is not None and name not in list(active):
             why = "the host left the play (failed or unreachable) before the audit"
@@ -59,7 +62,7 @@ def audit_record(host_vars, gathered=True, active=None):
         record.update(status="failed", error=why)
         return record
     record["facts"] = facts
-    rec = _get(host_vars, "audit__recommendation", {})
+    rec = recommendation_result or {}
     if _get(rec, "failed") or _get(rec, "unreachable"):
         record["recommendation_error"] = to_native(_get(rec, "msg", "recommend failed"))
     else:
@@ -77,11 +80,14 @@ def audit_report(hosts, thresholds=None, fail_on="never", generated_at=None):
         raise AnsibleFilterError("audit_report: %s" % to_native(exc))
 
 
-def audit_render(report, fmt, host=None):
+def audit_render(report, fmt, host=None, template=None):
     try:
-        return _audit_render.render(_audit.plain(report), str(fmt), None if host is None else str(host))
+        return _audit_render.render(_audit.plain(report), str(fmt), None if host is None else str(host),
+                                    None if template is None else str(template))
     except (ValueError, KeyError, TypeError) as exc:
         raise AnsibleFilterError("audit_render(%s): %s" % (fmt, to_native(exc)))
+    except jinja2.TemplateError as exc:
+        raise AnsibleFilterError("audit_render(%s): the template failed: %s" % (fmt, to_native(exc)))
 
 
 def audit_query(data, expression):

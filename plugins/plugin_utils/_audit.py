@@ -146,17 +146,9 @@ def _pct(ratio):
     return "%.1f%%" % (ratio * 100.0)
 
 
-def _human_bytes(value):
-    value = float(value or 0)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024.0 or unit == "TiB":
-            return ("%d %s" % (value, unit)) if unit == "B" else ("%.1f %s" % (value, unit))
-        value /= 1024.0
-    return "%.1f TiB" % value  # pragma: no cover
-
-
 def human_bytes(value):
-    return _human_bytes(value)
+    """Sizing's own formatting, so that a figure reads the same in the report and the recommendation."""
+    return sizing.human_bytes(value or 0)
 
 
 # Each rule takes (facts, recommendation, metrics, thresholds) and returns a list of findings.
@@ -274,7 +266,7 @@ def _runtime_only(facts, drift):
         if runtime != default:
             findings.append(_finding(
                 "not_persisted", "warning", "%s is %d at runtime and set in no sysctl file: the boot default %d "
-                "for %s of RAM comes back at reboot" % (key, runtime, default, _human_bytes(mem_total)),
+                "for %s of RAM comes back at reboot" % (key, runtime, default, human_bytes(mem_total)),
                 runtime, default, key=key))
     return findings
 
@@ -306,12 +298,12 @@ def rule_memory(facts, rec, metrics, t):
     if budget and at_max and at_max > budget:
         findings.append(_finding("memory_over_budget", "warning",
                                  "a full table at the current nf_conntrack_max would take %s, above the budget of %s" % (
-                                     _human_bytes(at_max), _human_bytes(budget)), at_max, budget))
+                                     human_bytes(at_max), human_bytes(budget)), at_max, budget))
     if rec and _get(rec, "memory", "within_budget") is False:
         findings.append(_finding("recommended_memory_over_budget", "warning",
                                  "even the recommended size takes %s, above the budget of %s" % (
-                                     _get(rec, "memory", "total_human") or _human_bytes(_get(rec, "memory", "total_bytes")),
-                                     _human_bytes(_get(rec, "memory", "budget_bytes"))),
+                                     _get(rec, "memory", "total_human") or human_bytes(_get(rec, "memory", "total_bytes")),
+                                     human_bytes(_get(rec, "memory", "budget_bytes"))),
                                  _get(rec, "memory", "total_bytes"), _get(rec, "memory", "budget_bytes")))
     return findings
 
@@ -405,6 +397,25 @@ RULE_NAMES = (
 )
 
 
+def memory_at_max(facts, rec):
+    """Bytes of a full table at the current nf_conntrack_max, priced the way sizing prices one.
+
+    sizing.memory_bytes with the recommendation's per-entry bytes (slab object and extension
+    block) where there is one, else the slab: the same function as the recommendation's own
+    figures, so that a report cannot show two numbers for one table."""
+    usage = _get(facts, "usage") or {}
+    memory = _get(facts, "memory") or {}
+    rec_memory = _get(rec, "memory") or {}
+    cmax = _num(usage.get("max"))
+    per_entry = (_num(rec_memory.get("per_entry_bytes")) or _num(memory.get("slab_size_bytes"))
+                 or _num(memory.get("object_size_bytes")))
+    if not cmax or not per_entry:
+        return None
+    bucket_bytes = (_num(rec_memory.get("bucket_bytes")) or _num(memory.get("bucket_size_bytes"))
+                    or sizing.BUCKET_BYTES)
+    return sizing.memory_bytes(cmax, _num(usage.get("buckets")) or 0, per_entry, bucket_bytes)
+
+
 def host_metrics(facts, rec, thresholds):
     """The flat numbers of one host: the CSV row, the charts and the textfile read these."""
     usage = _get(facts, "usage") or {}
@@ -416,14 +427,11 @@ def host_metrics(facts, rec, thresholds):
     ratio = _num(usage.get("usage_ratio"))
     if ratio is None and count is not None and cmax:
         ratio = count / float(cmax)
-    slab = _num(memory.get("slab_size_bytes")) or _num(memory.get("object_size_bytes"))
     hash_bytes = _num(memory.get("hash_table_bytes"))
     in_use = None
     if memory.get("slab_bytes_in_use") is not None or hash_bytes is not None:
         in_use = int((_num(memory.get("slab_bytes_in_use")) or 0) + (hash_bytes or 0))
-    at_max = None
-    if cmax and slab:
-        at_max = int(cmax * slab + (hash_bytes or 0))
+    at_max = memory_at_max(facts, rec)
     mem_total = _num(memory.get("mem_total_bytes"))
     budget = _num(_get(rec, "memory", "budget_bytes")) if rec else None
     if not budget and mem_total:

@@ -4,7 +4,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """Renderers of the fleet report (controller side, private): JSON, CSV, Markdown,
-a self-contained HTML page and one Prometheus textfile per host. Pure: strings out."""
+a self-contained HTML page and one Prometheus textfile per host. Pure: strings out.
+
+The Markdown and the HTML page are Jinja2 templates (roles/audit/templates/), which users
+can replace; this module gives them the rows and cells (from the one column table) and the
+SVG charts, whose geometry stays here."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -14,6 +18,10 @@ import datetime
 import html
 import io
 import json
+import os
+
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 
 from ansible_collections.netfilter.conntrack.plugins.plugin_utils._audit import (
     CSV_COLUMNS, SEVERITIES, human_bytes, severity_rank,
@@ -25,15 +33,20 @@ FORMATS = ("json", "csv", "markdown", "html", "prometheus")
 CHART_HOSTS_LIMIT = 60
 
 
-def render(report, fmt, host=None):
+def render(report, fmt, host=None, template=None):
+    """``template``: the text of a Jinja2 template to use instead of the collection's own
+    (Markdown and HTML only; roles/audit/templates/ holds the defaults to start from).
+    None or empty: the collection's own."""
+    if template and fmt not in ("markdown", "md", "html"):
+        raise ValueError("only the markdown and html formats take a template, not %s" % fmt)
     if fmt == "json":
         return render_json(report)
     if fmt == "csv":
         return render_csv(report)
     if fmt in ("markdown", "md"):
-        return render_markdown(report)
+        return render_markdown(report, template)
     if fmt == "html":
-        return render_html(report)
+        return render_html(report, template)
     if fmt in ("prometheus", "prom"):
         if host is None:
             raise ValueError("the prometheus format is per host: pass host=NAME")
@@ -57,48 +70,11 @@ def _cell(value):
     return str(value)
 
 
-def csv_row(h):
-    metrics = h.get("metrics") or {}
-    row = {
-        "host": h["host"],
-        "status": h["status"],
-        "severity": h["severity"],
-        "findings_critical": h["counts"].get("critical", 0),
-        "findings_warning": h["counts"].get("warning", 0),
-        "findings_info": h["counts"].get("info", 0),
-        "error": h.get("error"),
-        "reasons": "; ".join("%s: %s" % (f["severity"], f["message"]) for f in h["findings"]),
-    }
-    for col in CSV_COLUMNS:
-        if col not in row:
-            row[col] = metrics.get(col)
-    return row
-
-
-def render_csv(report):
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for h in report["hosts"]:
-        row = csv_row(h)
-        writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
-    return out.getvalue()
-
-
-def _ordered(report):
-    """Worst first, then fullest first: the order every renderer shows hosts in."""
-    def key(h):
-        ratio = (h.get("metrics") or {}).get("usage_ratio")
-        return (-severity_rank(h["severity"]), -(ratio if ratio is not None else -1), h["host"])
-    return sorted(report["hosts"], key=key)
-
-
 def _plural(n, word):
     return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
 
-def _fmt_pct(metrics):
-    value = (metrics or {}).get("usage_percent")
+def _fmt_pct(value):
     return "" if value is None else "%.1f%%" % value
 
 
@@ -116,6 +92,109 @@ def _fmt_bytes(value):
     return "" if value is None else human_bytes(value)
 
 
+def _fmt_text(value):
+    return "" if value is None else str(value)
+
+
+def _counts_text(h):
+    return ", ".join("%d %s" % (h["counts"][k], k) for k in ("critical", "warning", "info") if h["counts"][k])
+
+
+def _metric(name):
+    return lambda h: (h.get("metrics") or {}).get(name)
+
+
+def _field(name):
+    return lambda h: h.get(name)
+
+
+def _usage_sort(h):
+    ratio = (h.get("metrics") or {}).get("usage_ratio")
+    return -1 if ratio is None else ratio
+
+
+class Column(object):
+    """One column of the report's tables: the CSV, and the fleet table of the Markdown and HTML.
+
+    ``value`` reads it from a host entry (the CSV writes it raw); ``fmt`` turns it into the
+    text of a numeric fleet cell (None: plain text, left aligned); ``sort`` is what the HTML
+    table sorts on (the value, -1 when there is none, unless given).
+    """
+
+    def __init__(self, name, value, header=None, markdown=None, fmt=None, sort=None):
+        self.name = name
+        self.value = value
+        self.header = header
+        self.markdown = markdown or (header or "").lower()
+        self.fmt = fmt
+        self.numeric = fmt is not None
+        self._sort = sort
+
+    def text(self, h):
+        return (self.fmt or _fmt_text)(self.value(h))
+
+    def sort(self, h):
+        if self._sort is not None:
+            return self._sort(h)
+        value = self.value(h)
+        return -1 if value is None else value
+
+
+COLUMNS = dict((c.name, c) for c in (
+    Column("host", _field("host"), "Host"),
+    Column("status", _field("status"), "Status"),
+    Column("severity", _field("severity"), "Severity", sort=lambda h: severity_rank(h["severity"])),
+    Column("findings_critical", lambda h: h["counts"].get("critical", 0)),
+    Column("findings_warning", lambda h: h["counts"].get("warning", 0)),
+    Column("findings_info", lambda h: h["counts"].get("info", 0)),
+    Column("count", _metric("count"), "Count", fmt=_fmt_int),
+    Column("max", _metric("max"), "nf_conntrack_max", "max", fmt=_fmt_int),
+    # Shown rounded to a percent, sorted on the exact ratio.
+    Column("usage_percent", _metric("usage_percent"), "Usage", fmt=_fmt_pct, sort=_usage_sort),
+    Column("buckets", _metric("buckets"), "Buckets", fmt=_fmt_int),
+    Column("chain_depth_at_max", _metric("chain_depth_at_max"), "Chain depth at max", fmt=_fmt_depth),
+    Column("recommended_max", _metric("recommended_max"), "Recommended max", fmt=_fmt_int),
+    Column("recommended_buckets", _metric("recommended_buckets")),
+    Column("memory_in_use_bytes", _metric("memory_in_use_bytes")),
+    Column("memory_at_max_bytes", _metric("memory_at_max_bytes"), "Memory at max", fmt=_fmt_bytes),
+    Column("recommended_memory_bytes", _metric("recommended_memory_bytes"), "Recommended memory", fmt=_fmt_bytes),
+    Column("memory_budget_bytes", _metric("memory_budget_bytes")),
+    Column("mem_total_bytes", _metric("mem_total_bytes")),
+    Column("drop_total", _metric("drop_total")),
+    Column("insert_failed_total", _metric("insert_failed_total")),
+    Column("chaintoolong_total", _metric("chaintoolong_total")),
+    Column("table_full_count", _metric("table_full_count")),
+    Column("kube_proxy_running", _metric("kube_proxy_running")),
+    Column("not_persisted", _metric("not_persisted")),
+    Column("kernel_release", _metric("kernel_release")),
+    Column("error", _field("error")),
+    Column("reasons", lambda h: "; ".join("%s: %s" % (f["severity"], f["message"]) for f in h["findings"])),
+    Column("findings", _counts_text, "Findings",
+           sort=lambda h: h["counts"]["critical"] * 10000 + h["counts"]["warning"] * 100 + h["counts"]["info"]),
+))
+
+# The fleet table of the Markdown and HTML reports, in this order; the CSV has CSV_COLUMNS.
+FLEET_COLUMNS = ("host", "status", "severity", "usage_percent", "count", "max", "recommended_max", "buckets",
+                 "chain_depth_at_max", "memory_at_max_bytes", "recommended_memory_bytes", "findings")
+
+
+def render_csv(report):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for h in report["hosts"]:
+        writer.writerow([_cell(COLUMNS[name].value(h)) for name in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _ordered(report):
+    """Worst first, then fullest first: the order every renderer shows hosts in."""
+    def key(h):
+        ratio = (h.get("metrics") or {}).get("usage_ratio")
+        return (-severity_rank(h["severity"]), -(ratio if ratio is not None else -1), h["host"])
+    return sorted(report["hosts"], key=key)
+
+
 def _recommendation_rows(h):
     rec = h.get("recommendation") or {}
     settings = rec.get("settings") or {}
@@ -129,7 +208,8 @@ def _recommendation_rows(h):
         change = comp.get("change")
         if change is None:
             change = cur != settings[key]
-        rows.append((key, cur, settings[key], bool(change), reasons.get(key, "")))
+        rows.append({"key": key, "current": cur, "recommended": settings[key], "change": bool(change),
+                     "reason": reasons.get(key, "")})
     return rows
 
 
@@ -137,96 +217,69 @@ def _md(text):
     return str("" if text is None else text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(report):
-    s = report["summary"]
-    lines = [
-        "# Conntrack audit",
-        "",
-        "Generated %s, report version %s. %s: %s." % (
-            report["generated_at"], report["version"], _plural(s["hosts"], "host"),
-            ", ".join("%d %s" % (s["by_severity"][k], k) for k in reversed(SEVERITIES))),
-        "",
-    ]
-    unaudited = [k for k in ("unreachable", "failed") if s["by_status"].get(k)]
-    if unaudited:
-        lines += ["Not audited: %s." % ", ".join("%d %s" % (s["by_status"][k], k) for k in unaudited), ""]
-    gate = report.get("gate") or {}
-    if gate.get("fail_on") and gate["fail_on"] != "never":
-        lines += ["Gate `audit_fail_on: %s`: %s." % (
-            gate["fail_on"], "FAILED by %s" % ", ".join(gate["hosts"]) if gate.get("failed") else "passed"), ""]
-    lines += [
-        "| host | status | severity | usage | count | max | recommended max | buckets | chain depth at max "
-        "| memory at max | recommended memory | findings |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for h in _ordered(report):
-        m = h.get("metrics") or {}
-        depth = m.get("chain_depth_at_max")
-        lines.append("| %s |" % " | ".join(_md(v) for v in (
-            h["host"], h["status"], h["severity"], _fmt_pct(m), _fmt_int(m.get("count")), _fmt_int(m.get("max")),
-            _fmt_int(m.get("recommended_max")), _fmt_int(m.get("buckets")),
-            _fmt_depth(depth), _fmt_bytes(m.get("memory_at_max_bytes")),
-            _fmt_bytes(m.get("recommended_memory_bytes")),
-            ", ".join("%d %s" % (h["counts"][k], k) for k in ("critical", "warning", "info") if h["counts"][k]))))
-    lines.append("")
-    for h in _ordered(report):
-        lines += ["## %s" % h["host"], "", "Status **%s**, severity **%s**." % (h["status"], h["severity"]), ""]
-        if h.get("error"):
-            lines += ["Error: %s" % _md(h["error"]), ""]
-        if h["findings"]:
-            lines += ["Findings:", ""]
-            lines += ["- **%s** `%s`: %s" % (f["severity"], f["rule"], _md(f["message"])) for f in h["findings"]]
-            lines.append("")
-        rows = _recommendation_rows(h)
-        if rows:
-            verdict = (h["recommendation"] or {}).get("verdict") or {}
-            lines += ["Recommendation (verdict: %s):" % (verdict.get("status") or "n/a"), "",
-                      "| setting | current | recommended | reason |", "| --- | ---: | ---: | --- |"]
-            for key, cur, rec, change, reason in rows:
-                lines.append("| `%s` | %s | %s%s | %s |" % (key, _md(cur), _md(rec), " (change)" if change else "",
-                                                            _md(reason)))
-            lines.append("")
-    return "\n".join(lines)
+# --- templates (Markdown, HTML) ------------------------------------------------------------
+
+# The collection's own templates: the audit role's, so that users copy them from one place.
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "roles", "audit", "templates")
 
 
-# --- HTML -------------------------------------------------------------------------------
+def _host_view(h, fleet):
+    """One host for a template: its report entry, plus its fleet cells and recommendation rows."""
+    view = dict(h)
+    view["anchor"] = _anchor(h["host"])
+    view["verdict"] = dict({"status": None, "reasons": []}, **((h.get("recommendation") or {}).get("verdict") or {}))
+    view["recommendation_rows"] = _recommendation_rows(h)
+    view["cells"] = [{"name": c.name, "text": c.text(h), "sort": c.sort(h), "numeric": c.numeric,
+                      "html": _HTML_CELLS[c.name](h) if c.name in _HTML_CELLS else _e(c.text(h))} for c in fleet]
+    return view
+
+
+def template_context(report):
+    """What a report template is given (docs/audit.md lists it)."""
+    fleet = [COLUMNS[name] for name in FLEET_COLUMNS]
+    summary = report["summary"]
+    hosts = _ordered(report)
+    by_name = sorted(hosts, key=lambda h: h["host"])
+    return {
+        "report": report,
+        "severities": SEVERITIES,
+        "gate": report.get("gate") or {},
+        "unaudited": [(k, summary["by_status"][k]) for k in ("unreachable", "failed") if summary["by_status"].get(k)],
+        "columns": [{"name": c.name, "header": c.header, "markdown": c.markdown, "numeric": c.numeric} for c in fleet],
+        "hosts": [_host_view(h, fleet) for h in hosts],
+        "chart_hosts_limit": CHART_HOSTS_LIMIT,
+        "usage_chart": _usage_chart(by_name, report["thresholds"]),
+        "memory_chart": _memory_chart(by_name),
+    }
+
+
+def _environment():
+    # No autoescape: the Markdown needs none, and the HTML cells and charts come escaped;
+    # templates escape the rest with the h filter, as the default ones do.
+    env = SandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                               undefined=StrictUndefined, autoescape=False)
+    env.filters.update({"md": _md, "h": _e, "plural": _plural, "badge": _badge, "fmt_int": _fmt_int,
+                        "fmt_bytes": _fmt_bytes, "fmt_pct": _fmt_pct, "fmt_depth": _fmt_depth})
+    return env
+
+
+def _render_template(report, name, template=None):
+    """``template`` is the text of a user's template; None or empty renders the collection's own ``name``."""
+    if not template:
+        with open(os.path.join(TEMPLATE_DIR, name)) as f:
+            template = f.read()
+    return _environment().from_string(template).render(template_context(report))
+
+
+def render_markdown(report, template=None):
+    # The template writes each line with its newline; the report ends with exactly one.
+    return _render_template(report, "report.md.j2", template).rstrip("\n") + "\n"
+
+
+# --- HTML: the cells the template places, and the charts ---------------------------------
 
 _COLORS = {"ok": "#2e7d32", "info": "#1565c0", "warning": "#ef6c00", "critical": "#c62828", "none": "#9e9e9e"}
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:1.5rem;color:#212121}
-h1{margin:0 0 .3rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}h3{margin-bottom:.3rem}
-.muted{color:#666}.badge{display:inline-block;padding:.1rem .5rem;border-radius:.7rem;color:#fff;font-size:.85rem}
-.sev-ok{background:#2e7d32}.sev-info{background:#1565c0}.sev-warning{background:#ef6c00}.sev-critical{background:#c62828}
-.st-unreachable,.st-failed{background:#616161}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
-#fleet th{background:#f5f5f5;cursor:pointer;user-select:none}#fleet th.sorted-asc::after{content:" \\25B2"}
-#fleet th.sorted-desc::after{content:" \\25BC"}
-.charts{display:flex;flex-wrap:wrap;gap:2rem}.charts figure{margin:0}
-.host{margin-top:1.5rem}.finding-critical{color:#c62828}.finding-warning{color:#ef6c00}.finding-info{color:#1565c0}
-tr.change td{background:#fff8e1}
-#fleet td:first-child,#fleet td:nth-child(2),#fleet td:nth-child(3){white-space:nowrap}
-"""
-
-_JS = """
-(function(){
-  var table=document.getElementById('fleet');
-  if(!table){return;}
-  var heads=table.tHead.rows[0].cells;
-  function val(row,i){var c=row.cells[i];var v=c.getAttribute('data-sort');
-    if(v===null){v=c.textContent;}var f=parseFloat(v);return (v!==''&&!isNaN(f)&&isFinite(v))?f:v.toLowerCase();}
-  for(var i=0;i<heads.length;i++){(function(i){heads[i].addEventListener('click',function(){
-    var asc=!heads[i].classList.contains('sorted-asc');
-    for(var j=0;j<heads.length;j++){heads[j].classList.remove('sorted-asc','sorted-desc');}
-    heads[i].classList.add(asc?'sorted-asc':'sorted-desc');
-    var body=table.tBodies[0];var rows=Array.prototype.slice.call(body.rows);
-    rows.sort(function(a,b){var x=val(a,i),y=val(b,i);if(x===y){return 0;}
-      if(typeof x!==typeof y){x=String(x);y=String(y);}return (x<y?-1:1)*(asc?1:-1);});
-    rows.forEach(function(r){body.appendChild(r);});});})(i);}
-  table.setAttribute('data-sortable','ready');
-})();
-"""
 
 
 def _e(value):
@@ -341,102 +394,22 @@ def _badge(sev):
     return '<span class="badge sev-%s">%s</span>' % (_e(sev), _e(sev))
 
 
-def render_html(report):
-    s = report["summary"]
-    t = report["thresholds"]
-    hosts = _ordered(report)
-    parts = [
-        '<!DOCTYPE html>',
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="generator" content="netfilter.conntrack.audit report v%s">' % _e(report["version"]),
-        '<title>Conntrack audit: %s, worst %s</title>' % (_plural(s["hosts"], "host"), _e(s["worst_severity"])),
-        '<style>%s</style></head><body>' % _CSS,
-        '<h1>Conntrack audit</h1>',
-        '<p class="muted">Generated %s &middot; report version %s &middot; %s &middot; %s</p>' % (
-            _e(report["generated_at"]), _e(report["version"]), _plural(s["hosts"], "host"),
-            " ".join('%s&nbsp;%d' % (_badge(k), s["by_severity"][k]) for k in reversed(SEVERITIES))),
-    ]
-    unaudited = [k for k in ("unreachable", "failed") if s["by_status"].get(k)]
-    if unaudited:
-        parts.append('<p id="not-audited"><strong>Not audited:</strong> %s</p>' % ", ".join(
-            "%d %s" % (s["by_status"][k], k) for k in unaudited))
-    gate = report.get("gate") or {}
-    if gate.get("fail_on") and gate["fail_on"] != "never":
-        parts.append('<p id="gate">Gate <code>audit_fail_on: %s</code>: <strong>%s</strong></p>' % (
-            _e(gate["fail_on"]), _e("FAILED by " + ", ".join(gate["hosts"]) if gate.get("failed") else "passed")))
-    parts += ['<h2>Fleet</h2>',
-              '<p class="muted">Worst first. Click a column heading to sort.</p>',
-              '<table id="fleet"><thead><tr>']
-    heads = ("Host", "Status", "Severity", "Usage", "Count", "nf_conntrack_max", "Recommended max", "Buckets",
-             "Chain depth at max", "Memory at max", "Recommended memory", "Findings")
-    parts.append("".join("<th>%s</th>" % _e(x) for x in heads))
-    parts.append('</tr></thead><tbody>')
-    for h in hosts:
-        m = h.get("metrics") or {}
-        depth = m.get("chain_depth_at_max")
-        status_cell = _e(h["status"]) if h["status"] == "ok" else '<span class="badge st-%s">%s</span>' % (
-            _e(h["status"]), _e(h["status"]))
-        cells = [
-            ('<a href="#%s">%s</a>' % (_anchor(h["host"]), _e(h["host"])), h["host"], ""),
-            (status_cell, h["status"], ""),
-            (_badge(h["severity"]), severity_rank(h["severity"]), ""),
-            (_e(_fmt_pct(m)), m.get("usage_ratio") if m.get("usage_ratio") is not None else -1, "n"),
-            (_e(_fmt_int(m.get("count"))), m.get("count") if m.get("count") is not None else -1, "n"),
-            (_e(_fmt_int(m.get("max"))), m.get("max") if m.get("max") is not None else -1, "n"),
-            (_e(_fmt_int(m.get("recommended_max"))), m.get("recommended_max") or -1, "n"),
-            (_e(_fmt_int(m.get("buckets"))), m.get("buckets") if m.get("buckets") is not None else -1, "n"),
-            (_fmt_depth(depth), depth if depth is not None else -1, "n"),
-            (_e(_fmt_bytes(m.get("memory_at_max_bytes"))), m.get("memory_at_max_bytes") or -1, "n"),
-            (_e(_fmt_bytes(m.get("recommended_memory_bytes"))), m.get("recommended_memory_bytes") or -1, "n"),
-            (_e(", ".join("%d %s" % (h["counts"][k], k) for k in ("critical", "warning", "info") if h["counts"][k])),
-             h["counts"]["critical"] * 10000 + h["counts"]["warning"] * 100 + h["counts"]["info"], ""),
-        ]
-        parts.append('<tr class="sev-row-%s" data-host="%s">%s</tr>' % (_e(h["severity"]), _e(h["host"]), "".join(
-            '<td%s data-sort="%s">%s</td>' % (' class="n"' if cls else "", _e(key), content)
-            for content, key, cls in cells)))
-    parts.append('</tbody></table>')
-    parts += ['<h2>Charts</h2>', '<div class="charts">',
-              '<figure>%s</figure>' % _usage_chart(sorted(hosts, key=lambda h: h["host"]), t),
-              '<figure>%s</figure>' % _memory_chart(sorted(hosts, key=lambda h: h["host"])),
-              '</div>']
-    if len(hosts) > CHART_HOSTS_LIMIT:
-        parts.append('<p class="muted">The charts show the first %d hosts by name; the table has all %d.</p>' % (
-            CHART_HOSTS_LIMIT, len(hosts)))
-    parts.append('<h2>Hosts</h2>')
-    for h in hosts:
-        parts.append('<section class="host" id="%s" data-host="%s">' % (_anchor(h["host"]), _e(h["host"])))
-        parts.append('<h3>%s %s</h3>' % (_e(h["host"]), _badge(h["severity"])))
-        m = h.get("metrics") or {}
-        if h["status"] != "ok":
-            parts.append('<p><strong>%s</strong>: %s</p>' % (_e(h["status"]), _e(h.get("error") or "no details")))
-        else:
-            parts.append('<p class="muted">%s of %s entries (%s), %s buckets, kernel %s</p>' % (
-                _e(_fmt_int(m.get("count"))), _e(_fmt_int(m.get("max"))), _e(_fmt_pct(m) or "n/a"),
-                _e(_fmt_int(m.get("buckets"))), _e(m.get("kernel_release") or "unknown")))
-        if h["findings"]:
-            parts.append('<ul class="findings">')
-            parts += ['<li class="finding-%s"><strong>%s</strong> <code>%s</code>: %s</li>' % (
-                _e(f["severity"]), _e(f["severity"]), _e(f["rule"]), _e(f["message"])) for f in h["findings"]]
-            parts.append('</ul>')
-        elif h["status"] == "ok":
-            parts.append('<p>No findings.</p>')
-        rows = _recommendation_rows(h)
-        if rows:
-            verdict = (h["recommendation"] or {}).get("verdict") or {}
-            parts.append('<p>Recommendation, verdict <strong>%s</strong>%s</p>' % (
-                _e(verdict.get("status") or "n/a"),
-                (": " + _e("; ".join(str(r) for r in verdict.get("reasons") or []))) if verdict.get("reasons") else ""))
-            parts.append('<table class="recommendation"><thead><tr><th>Setting</th><th>Current</th>'
-                         '<th>Recommended</th><th>Reason</th></tr></thead><tbody>')
-            for key, cur, rec, change, reason in rows:
-                parts.append('<tr%s><td><code>%s</code></td><td class="n">%s</td><td class="n">%s</td><td>%s</td></tr>'
-                             % (' class="change"' if change else "", _e(key), _e(cur), _e(rec), _e(reason)))
-            parts.append('</tbody></table>')
-        parts.append('</section>')
-    parts.append('<script>%s</script>' % _JS)
-    parts.append('</body></html>')
-    return "\n".join(parts) + "\n"
+def _status_html(h):
+    if h["status"] == "ok":
+        return _e(h["status"])
+    return '<span class="badge st-%s">%s</span>' % (_e(h["status"]), _e(h["status"]))
+
+
+# Fleet cells that are more than their escaped text.
+_HTML_CELLS = {
+    "host": lambda h: '<a href="#%s">%s</a>' % (_anchor(h["host"]), _e(h["host"])),
+    "status": _status_html,
+    "severity": lambda h: _badge(h["severity"]),
+}
+
+
+def render_html(report, template=None):
+    return _render_template(report, "report.html.j2", template)
 
 
 # --- Prometheus textfile ----------------------------------------------------------------

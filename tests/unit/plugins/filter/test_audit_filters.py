@@ -56,23 +56,26 @@ def test_every_jmespath_example_in_the_docs_runs_on_the_fixture_fleet(report):
 
 
 def test_record_keeps_unreachable_and_failed_hosts_with_their_error():
-    unreachable = audit.audit_record({"inventory_hostname": "a", "audit__facts": {"unreachable": True,
-                                                                                  "msg": "ssh: timed out"}})
+    unreachable = audit.audit_record("a", facts_result={"unreachable": True, "msg": "ssh: timed out"})
     assert (unreachable["status"], unreachable["error"]) == ("unreachable", "ssh: timed out")
-    failed = audit.audit_record({"inventory_hostname": "b", "audit__facts": {"failed": True, "msg": "boom"}})
+    failed = audit.audit_record("b", facts_result={"failed": True, "msg": "boom"})
     assert (failed["status"], failed["error"]) == ("failed", "facts: boom")
-    gone = audit.audit_record({"inventory_hostname": "c"}, active=["a", "b"])
+    gone = audit.audit_record("c", active=["a", "b"])
     assert gone["status"] == "failed" and "left the play" in gone["error"]
 
 
 def test_record_takes_gathered_or_cached_facts_and_the_recommendation():
     facts = {"available": True, "usage": {"count": 1}}
-    got = audit.audit_record({"inventory_hostname": "a", "audit__facts": {"ansible_facts": {"conntrack": facts}},
-                              "audit__recommendation": {"recommendation": {"settings": {}}}})
+    got = audit.audit_record("a", facts_result={"ansible_facts": {"conntrack": facts}},
+                             recommendation_result={"recommendation": {"settings": {}}})
     assert (got["status"], got["facts"], got["recommendation"]) == ("ok", facts, {"settings": {}})
-    cached = audit.audit_record({"inventory_hostname": "a", "audit__facts": {"skipped": True},
-                                 "ansible_facts": {"conntrack": facts},
-                                 "audit__recommendation": {"failed": True, "msg": "bad budget"}}, gathered=False)
+    cached = audit.audit_record("a", facts_result={"skipped": True}, cached_facts=facts,
+                                recommendation_result={"failed": True, "msg": "bad budget"}, gathered=False)
     assert cached["facts"] == facts and cached["recommendation_error"] == "bad budget"
-    missing = audit.audit_record({"inventory_hostname": "a", "ansible_facts": {}}, gathered=False)
+    missing = audit.audit_record("a", cached_facts=None, gathered=False)
     assert missing["status"] == "failed" and "fact cache" in missing["error"]
+
+
+def test_record_takes_the_results_not_a_hosts_vars():
+    with pytest.raises(AnsibleFilterError, match="expects a host name"):
+        audit.audit_record({"inventory_hostname": "a", "audit__facts": {}})
