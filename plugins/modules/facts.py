@@ -479,6 +479,7 @@ conntrack:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import namespaces
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
 
 MAX_SAMPLE_SECONDS = 300
@@ -495,6 +496,8 @@ def main():
             gather_kernel_log=dict(type="bool", default=True),
             gather_environment=dict(type="bool", default=True),
             record_file=dict(type="path", default=reading.RECORD_FILE),
+            namespaces=dict(type="str", default="none", choices=["none", "all"]),
+            namespaces_table=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -514,6 +517,10 @@ def main():
         sample_seconds=p["sample_seconds"], run_command=run_command,
         which=module.get_bin_path, kernel_log=p["gather_kernel_log"],
         environment=p["gather_environment"], table_source=p["table_source"], record_file=p["record_file"])
+    # issue 12 (namespaces.py): every namespace when asked; the datapath and kube-proxy's settings.
+    namespaces.extend_facts(facts, namespaces=p["namespaces"], table=p["namespaces_table"],
+                            table_limit=p["table_limit"], top_sources=p["top_sources"],
+                            environment=p["gather_environment"], run_command=run_command, which=module.get_bin_path)
     for message in warnings:
         module.warn(message)
     module.exit_json(changed=False, conntrack=facts, ansible_facts={"conntrack": facts})

@@ -314,6 +314,7 @@ recommendation:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy, namespaces
 
 INPUTS = ("profile", "peak_entries", "tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second",
           "udp_duration_seconds", "udp_stream_share", "other_new_per_second", "headroom", "memory_budget",
@@ -374,9 +375,11 @@ def main():
                 root="/", table=module.params["table"], table_limit=module.params["table_limit"],
                 sample_seconds=module.params["sample_seconds"], run_command=run_command,
                 which=module.get_bin_path)
+            namespaces.extend_facts(facts, run_command=run_command, which=module.get_bin_path)  # issue 12
             for warning in read_warnings or []:
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)
+        result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # issue 12: kubeproxy.py
     except sizing.SizingError as exc:
         module.fail_json(msg=str(exc))
     for warning in result["warnings"]:
