@@ -61,9 +61,13 @@ NETLINK_ROUTE = 0
 
 def _inode(r, path):
     try:
-        m = NS_LINK.match(os.readlink(r.path(path)))
+        target = os.readlink(r.path(path))
     except (IOError, OSError):
-        return None
+        # A recorded tree keeps the link's target as a file's text (no dangling links in git).
+        target = None if r.live else (r.read(path) or "").strip()
+        if not target:
+            return None
+    m = NS_LINK.match(target)
     return int(m.group(1)) if m else None
 
 
@@ -285,7 +289,7 @@ def describe_owner(r, names, pid, bind_paths, initial):
             owner["runtime"] = owner["runtime"] or "docker"
     if initial:
         owner["kind"] = "host"
-    elif owner["kind"] in (None, "service") and owner["netns_name"] and not owner["container_id"]:
+    elif owner["kind"] is None and owner["netns_name"]:
         owner["kind"] = "ip-netns"
     owner["kind"] = owner["kind"] or "unknown"
     return owner
