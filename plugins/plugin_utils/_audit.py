@@ -405,7 +405,6 @@ RULE_NAMES = (
 )
 
 
-
 def rule_causes(facts, rec, metrics, t):
     """Issue 12: the drop advisor's causes (recommend's verdict.causes, else computed from the facts)
     and kube-proxy's conntrack block when it would undo the recommendation. See advisor.py."""
@@ -418,10 +417,9 @@ def rule_causes(facts, rec, metrics, t):
         findings.append(f)
     kp = (rec or {}).get("kube_proxy") or {}
     if kp.get("differs"):
+        undone = ", ".join("%s=%s" % (k, v["kube_proxy"]) for k, v in sorted(kp["differs"].items()))
         f = _finding("kube_proxy_block", "warning", "kube-proxy would set %s at its next start; put this in its"
-                     " configuration instead:\n%s" % (", ".join("%s=%s" % (k, v["kube_proxy"])
-                                                               for k, v in sorted(kp["differs"].items())),
-                                                     kp.get("conntrack_yaml")), len(kp["differs"]), 0)
+                     " configuration instead:\n%s" % (undone, kp.get("conntrack_yaml")), len(kp["differs"]), 0)
         f.update(conntrack=kp.get("conntrack"), config_file=kp.get("config_file"))
         findings.append(f)
     return findings

@@ -141,11 +141,12 @@ def cause_table_full(v):
     ev.update(count=count, max=cmax, table_full_logged=logged, table_full_netns=list(log.get("netns") or []),
               drop_all_namespaces=drops)
     rising = v.rising("drop")
-    sev = "critical" if rising or full or (drops and not v.sampled) else "warning"
+    # Drops since boot may predate a raised max: critical only while they grow or the table is full.
+    sev = "critical" if rising or full else "warning"
     where = ""
     if spaces:
-        where = "; dropped in %s" % ", ".join("%s (drop=%d, entries=%s)" % (n["label"], n["drop"], n["entries"])
-                                            for n in spaces[:3])
+        where = "; dropped in %s" % ", ".join(
+            "%s (drop=%d, entries=%s)" % (n["label"], n["drop"], n["entries"]) for n in spaces[:3])
     summary = "the table is full or was: new flows are dropped (%d drops%s)" % (drops, where)
     remedy = ("raise nf_conntrack_max (recommend's settings; each namespace counts against the one global max),"
               " or find the namespace that fills it and shorten its timeouts")

@@ -87,7 +87,8 @@ def test_table_full_names_the_namespace_that_dropped(host):
          "stats": {"totals": {"drop": 17}}},
     ]
     cause = ids(facts)["table_full"]
-    assert cause["severity"] == "critical" and cause["evidence"]["drop_all_namespaces"] == 17
+    assert cause["severity"] == "warning"  # drops since boot, no sample: they may predate a raised max
+    assert cause["evidence"]["drop_all_namespaces"] == 17
     assert cause["namespaces"][0]["label"] == "netns filler" and "netns filler" in cause["summary"]
 
 
