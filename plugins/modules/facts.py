@@ -93,8 +93,8 @@ options:
   namespaces:
     description:
       - V(all) adds RV(conntrack.namespaces), every network namespace on the host with its own count and
-        per-CPU counters, read through a process inside it (C(/proc/PID/net/stat/nf_conntrack)): no
-        C(setns), no command per namespace. Namespaces are found from the C(ns/net) links of all
+        per-CPU counters, read through a process inside it (C(/proc/PID/net/stat/nf_conntrack)), with no
+        C(setns) and no command per namespace. Namespaces are found from the C(ns/net) links of all
         processes and from bind mounts (C(/run/netns), C(/run/docker/netns), C(/proc/self/mountinfo)).
       - V(none) leaves the facts as they were.
     type: str
@@ -493,7 +493,7 @@ conntrack:
           version_added: 0.2.0
         kube_proxy:
           description:
-            - When kube-proxy runs, its conntrack settings: C(pid), C(flags) (the C(--conntrack-*) flags),
+            - When kube-proxy runs, its conntrack settings, C(pid), C(flags) (the C(--conntrack-*) flags),
               C(config_file) and C(config) (the C(conntrack:) block of its C(--config), read through
               C(/proc/PID/root)), C(effective) (with kube-proxy's defaults) and C(notes).
             - M(netfilter.conntrack.recommend) predicts from it what kube-proxy writes at its next start.
@@ -512,7 +512,7 @@ conntrack:
         - C(inode) is the namespace's id (the N of the kernel's C(table full in netns N)); C(nsid) the id
           this namespace gave it (C(ip netns list-id)), null with C(nsid_note) saying why; C(pids) one or
           two processes in it and C(process_count) all of them; C(bind_mounts) where it is mounted.
-        - C(readable) false (with C(reason)) for a namespace that only a bind mount keeps: its counters
+        - C(readable) false (with C(reason)) for a namespace that only a bind mount keeps; its counters
           can be read only from inside it.
         - C(entries) and C(stats) (C(cpus), C(columns), C(totals) summed like RV(conntrack.stats)) are that
           namespace's own; C(table) its walk with O(namespaces_table).

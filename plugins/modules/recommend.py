@@ -278,7 +278,7 @@ recommendation:
         - The current state. C(status) is C(ok), C(undersized), C(oversized) or C(chains_too_deep);
           C(severity) is C(ok), C(warning) (75% full) or C(critical) (90% full, drops seen).
         - C(reasons) lists every finding; C(judged) is false in planning mode; C(usage_ratio) is count / max.
-        - C(causes) is the drop advisor's list (empty in planning mode), the most severe first: each
+        - C(causes) is the drop advisor's list (empty in planning mode), the most severe first, each with
           C(id) (C(table_full), C(udp_insert_race), C(invalid_packets), C(chains_too_deep), C(search_restart),
           C(notrack_candidate), C(ebpf_datapath), C(ena_conntrack_allowance)), C(severity), C(summary),
           C(evidence) (the numbers it was judged on), C(remedy) and C(namespaces) (those that show it, when the

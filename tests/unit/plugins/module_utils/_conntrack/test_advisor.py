@@ -31,7 +31,7 @@ def host(tmp_path):
             (root / "proc/sys/net/netfilter" / key).write_text("%s\n" % value)
         if table is not None:
             (root / "proc/net/nf_conntrack").write_text(table)
-        facts, _ = reading.gather(root=str(root), table=table is not None, run_command=lambda a: (127, "", ""),
+        facts, dummy = reading.gather(root=str(root), table=table is not None, run_command=lambda a: (127, "", ""),
                                   which=lambda n: None, kernel_log=False)
         return facts
     return make

@@ -26,7 +26,7 @@ def test_the_module_namespace_comes_first_then_the_fullest():
 
 
 def test_counts_and_drops_are_summed_over_cpus_with_the_facts_parser():
-    spaces, _ = read()
+    spaces, dummy = read()
     dns = spaces[DNS]
     assert dns["readable"] is True and dns["entries"] == 37
     assert dns["stats"]["totals"]["drop"] == 5
