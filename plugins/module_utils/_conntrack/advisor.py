@@ -77,7 +77,7 @@ def _ns_with(facts, counter, minimum=1):
         value = _num(_get(ns, "stats", "totals", counter))
         if value is not None and value >= minimum:
             out.append({"inode": ns.get("inode"), "label": namespace_label(ns), counter: value,
-                        "entries": ns.get("entries")})
+                        "entries": ns.get("entries"), "current": bool(ns.get("current"))})
     out.sort(key=lambda n: -n[counter])
     return out
 
@@ -133,13 +133,16 @@ def cause_table_full(v):
     log = v.facts.get("kernel_log") or {}
     logged = _num(log.get("table_full_count")) or 0
     spaces = _ns_with(v.facts, "drop")
-    drops = v.total("drop") + sum(n["drop"] for n in spaces if n["label"] != "host")
+    # The module's own namespace is already in the top-level counters.
+    drops = v.total("drop") + sum(n["drop"] for n in spaces if not n["current"])
     full = bool(cmax) and count is not None and count >= FULL_RATIO * cmax
     if not (drops or logged or full):
         return []
     ev = v.evidence("drop", "early_drop")
-    ev.update(count=count, max=cmax, table_full_logged=logged, table_full_netns=list(log.get("netns") or []),
-              drop_all_namespaces=drops)
+    logged_in = list(log.get("netns") or [])
+    labels = dict((ns.get("inode"), namespace_label(ns)) for ns in v.facts.get("namespaces") or [])
+    ev.update(count=count, max=cmax, table_full_logged=logged, table_full_netns=logged_in,
+              table_full_netns_labels=[labels[i] for i in logged_in if i in labels], drop_all_namespaces=drops)
     rising = v.rising("drop")
     # Drops since boot may predate a raised max: critical only while they grow or the table is full.
     sev = "critical" if rising or full else "warning"
@@ -176,7 +179,7 @@ def udp_race_mitigation(version):
 def cause_udp_insert_race(v):
     failed, clashes = v.total("insert_failed"), v.total("clash_resolve")
     spaces = _ns_with(v.facts, "insert_failed")
-    failed_all = failed + sum(n["insert_failed"] for n in spaces if n["label"] != "host")
+    failed_all = failed + sum(n["insert_failed"] for n in spaces if not n["current"])
     if not failed_all and not clashes:
         return []
     udp = _udp_entries(v)

@@ -150,3 +150,18 @@ def test_recommend_verdict_carries_the_causes(host):
     verdict = sizing.recommend(facts)["verdict"]
     assert [c["id"] for c in verdict["causes"]] == [c["id"] for c in advisor.causes(facts)]
     assert sizing.recommend(None, peak_entries=1000)["verdict"]["causes"] == []
+
+
+def test_the_module_namespace_is_not_counted_twice_and_logged_netns_get_labels(host):
+    facts = host("linux-6.18")  # drop=22 in the module's own namespace
+    facts["kernel_log"] = {"table_full_count": 3, "netns": [4026532301]}
+    facts["namespaces"] = [
+        {"inode": 4026531840, "current": True, "owner": {"kind": "container", "container_name": "me",
+                                                          "runtime": "podman"},
+         "stats": {"totals": {"drop": 22}}},
+        {"inode": 4026532301, "owner": {"kind": "pod", "pod_name": "web-0", "pod_namespace": "shop"},
+         "stats": {"totals": {"drop": 8}}},
+    ]
+    ev = ids(facts)["table_full"]["evidence"]
+    assert ev["drop_all_namespaces"] == 30
+    assert ev["table_full_netns_labels"] == ["pod shop/web-0"]
