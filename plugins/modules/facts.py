@@ -104,7 +104,7 @@ options:
   namespaces_table:
     description:
       - With O(namespaces=all), also walk each namespace's table (C(/proc/PID/net/nf_conntrack)),
-        at most O(table_limit) entries each, into RV(conntrack.namespaces[].table).
+        at most O(table_limit) entries each, into the C(table) of each item of RV(conntrack.namespaces).
     type: bool
     default: false
     version_added: 0.2.0

@@ -57,8 +57,9 @@ def container():
         yield None
         return
     env = dict(os.environ, CONTAINERS_CONF=os.path.join(ROOT, "scripts", "containers.conf"))
-    image = os.environ.get("NC_TEST_IMAGE") or run([os.path.join(ROOT, "scripts", "test-image")], env=env,
-                                                     timeout=600).stdout.strip().splitlines()[-1]
+    image = os.environ.get("NC_TEST_IMAGE")
+    if not image:
+        image = run([os.path.join(ROOT, "scripts", "test-image")], env=env, timeout=600).stdout.strip().splitlines()[-1]
     name = "nct-ns-%s" % uuid.uuid4().hex[:8]
     podman("run", "-d", "--name", name, "--network", "none", image, "sleep", "infinity")
     net = None

@@ -31,8 +31,8 @@ def host(tmp_path):
             (root / "proc/sys/net/netfilter" / key).write_text("%s\n" % value)
         if table is not None:
             (root / "proc/net/nf_conntrack").write_text(table)
-        facts, dummy = reading.gather(root=str(root), table=table is not None, run_command=lambda a: (127, "", ""),
-                                  which=lambda n: None, kernel_log=False)
+        facts, dummy = reading.gather(root=str(root), table=table is not None,
+                                      run_command=lambda a: (127, "", ""), which=lambda n: None, kernel_log=False)
         return facts
     return make
 
@@ -156,8 +156,8 @@ def test_the_module_namespace_is_not_counted_twice_and_logged_netns_get_labels(h
     facts = host("linux-6.18")  # drop=22 in the module's own namespace
     facts["kernel_log"] = {"table_full_count": 3, "netns": [4026532301]}
     facts["namespaces"] = [
-        {"inode": 4026531840, "current": True, "owner": {"kind": "container", "container_name": "me",
-                                                          "runtime": "podman"},
+        {"inode": 4026531840, "current": True,
+         "owner": {"kind": "container", "container_name": "me", "runtime": "podman"},
          "stats": {"totals": {"drop": 22}}},
         {"inode": 4026532301, "owner": {"kind": "pod", "pod_name": "web-0", "pod_namespace": "shop"},
          "stats": {"totals": {"drop": 8}}},
