@@ -147,6 +147,19 @@ EXAMPLES = r'''
       - "{{ ct.conntrack.table.tcp_states }}"
       - "{{ ct.conntrack.table.top_sources }}"
       - "drops per second: {{ ct.conntrack.stats.sample.rates_per_second.drop }}"
+
+- name: Read every network namespace on the host (containers, pods, ip netns)
+  netfilter.conntrack.facts:
+    namespaces: all
+  register: ct_all
+
+- name: Show the namespaces that dropped packets, with who owns them
+  ansible.builtin.debug:
+    msg: "{{ item.owner.kind }} {{ item.owner.container_name or item.owner.pod_name or item.owner.netns_name }}:
+      {{ item.entries }} entries, {{ item.stats.totals.drop }} drops"
+  loop: "{{ ct_all.conntrack.namespaces | selectattr('readable') | selectattr('stats.totals.drop') }}"
+  loop_control:
+    label: "{{ item.inode }}"
 '''
 
 RETURN = r'''
