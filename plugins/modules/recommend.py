@@ -322,6 +322,18 @@ recommendation:
                differs: {nf_conntrack_tcp_timeout_established: {kube_proxy: 86400, recommended: 3600}},
                conntrack: {maxPerCore: 25088, min: 100352, tcpEstablishedTimeout: 1h0m0s},
                conntrack_yaml: "conntrack:\n  maxPerCore: 25088\n  min: 100352\n  tcpEstablishedTimeout: 1h0m0s\n"}
+    namespaces:
+      description:
+        - Null unless the facts list every namespace (RV(netfilter.conntrack.facts#module:conntrack.namespaces)).
+          Every namespace is held to the one global max on its own, so the largest namespace drives the max
+          and the sum of all of them the memory.
+        - C(namespaces) and C(readable) count them; C(entries_total) sums their entries and
+          C(memory_bytes_at_counts) prices that sum at C(memory.per_entry_bytes); C(largest) names the
+          namespace with the most entries (C(inode), C(label), C(entries), C(share_of_max) of the recommended max).
+      type: dict
+      version_added: 0.2.0
+      sample: {namespaces: 12, readable: 12, entries_total: 4120, memory_bytes_at_counts: 1054720,
+               largest: {inode: 4026532301, label: pod shop/web-0, entries: 3800, share_of_max: 0.0145}}
     warnings:
       description: Budget caps, unknown slab size, namespaces, kube-proxy and the like.
       type: list
@@ -331,7 +343,7 @@ recommendation:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy, namespaces
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, kubeproxy, namespaces
 
 INPUTS = ("profile", "peak_entries", "tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second",
           "udp_duration_seconds", "udp_stream_share", "other_new_per_second", "headroom", "memory_budget",
@@ -397,6 +409,8 @@ def main():
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)
         result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # issue 12: kubeproxy.py
+        result["namespaces"] = advisor.namespace_summary(facts, result["memory"].get("per_entry_bytes"),
+                                                         result["settings"].get("nf_conntrack_max"))
     except sizing.SizingError as exc:
         module.fail_json(msg=str(exc))
     for warning in result["warnings"]:

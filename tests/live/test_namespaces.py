@@ -143,6 +143,7 @@ def test_the_audit_names_the_namespace_that_filled_the_table(lab):
     causes = dict((c["id"], c) for c in rec["recommendation"]["verdict"]["causes"])
     filler = spaces["filler"].name
     assert "netns %s" % filler in causes["table_full"]["summary"]
+    assert rec["recommendation"]["namespaces"]["largest"]["label"] == "netns %s" % filler
     report = _audit.build_report([{"host": "localhost", "status": "ok", "facts": facts,
                                    "recommendation": rec["recommendation"]}], generated_at="x")
     found = [f for f in report["hosts"][0]["findings"] if f["rule"] == "cause_table_full"]
