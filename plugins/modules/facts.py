@@ -593,9 +593,9 @@ def main():
         which=module.get_bin_path, kernel_log=p["gather_kernel_log"],
         environment=p["gather_environment"], table_source=p["table_source"], record_file=p["record_file"])
     # issue 12 (namespaces.py): every namespace when asked; the datapath and kube-proxy's settings.
-    namespaces.extend_facts(facts, namespaces=p["namespaces"], table=p["namespaces_table"],
-                            table_limit=p["table_limit"], top_sources=p["top_sources"],
-                            environment=p["gather_environment"], run_command=run_command, which=module.get_bin_path)
+    options = dict((k, p[k]) for k in ("namespaces", "namespaces_table", "table_limit", "top_sources"))
+    namespaces.extend_facts(facts, dict(options, environment=p["gather_environment"]), run_command=run_command,
+                            which=module.get_bin_path)
     for message in warnings:
         module.warn(message)
     module.exit_json(changed=False, conntrack=facts, ansible_facts={"conntrack": facts})

@@ -387,20 +387,23 @@ def read_namespaces(r, table=False, table_limit=None, top_sources=10, nsid=True)
     return result
 
 
-def extend_facts(facts, namespaces="none", table=False, table_limit=None, top_sources=10, environment=True,
-                 run_command=None, which=None, root="/"):
-    """The facts and recommend modules' hook (issue 12): ``namespaces`` when asked, and under
-    ``environment`` the datapath (eBPF, ENA) and kube-proxy's conntrack settings. Warnings join the facts'."""
+def extend_facts(facts, options=None, run_command=None, which=None, root="/"):
+    """The facts and recommend modules' hook (issue 12). ``options``: ``namespaces`` (none | all),
+    ``namespaces_table``, ``table_limit``, ``top_sources``, ``environment`` (default true). Adds
+    ``namespaces`` when asked and, under the environment, the datapath (eBPF, ENA) and kube-proxy's
+    conntrack settings. Warnings join the facts'."""
+    o = dict({"namespaces": "none", "namespaces_table": False, "table_limit": None, "top_sources": 10,
+              "environment": True}, **(options or {}))
     r = reading.Reader(root, run_command=run_command, which=which)
     env = facts.get("environment")
     steps = []
-    if environment and isinstance(env, dict):
+    if o["environment"] and isinstance(env, dict):
         steps.append(("datapath", lambda: env.__setitem__("datapath", datapath.read_datapath(r))))
         if env.get("kube_proxy_running"):
             steps.append(("kube-proxy", lambda: env.__setitem__("kube_proxy", kubeproxy.read_kube_proxy(r))))
-    if namespaces not in (None, "none"):
+    if o["namespaces"] not in (None, "none"):
         steps.append(("namespaces", lambda: facts.__setitem__("namespaces", read_namespaces(
-            r, table=table, table_limit=table_limit, top_sources=top_sources))))
+            r, table=o["namespaces_table"], table_limit=o["table_limit"], top_sources=o["top_sources"]))))
     for what, step in steps:
         try:
             step()

@@ -91,9 +91,9 @@ def test_nsid_is_not_asked_on_a_recorded_tree():
 
 def test_extend_facts_adds_the_list_only_when_asked():
     facts = {"warnings": [], "environment": None}
-    namespaces.extend_facts(facts, namespaces="none", root=TREE)
+    namespaces.extend_facts(facts, {"namespaces": "none"}, root=TREE)
     assert "namespaces" not in facts
-    namespaces.extend_facts(facts, namespaces="all", root=TREE)
+    namespaces.extend_facts(facts, {"namespaces": "all"}, root=TREE)
     assert len(facts["namespaces"]) == 7
 
 
