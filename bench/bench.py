@@ -12,6 +12,7 @@ SMOKE = {
     "b2": {"sizes": (10000,), "repeats": 1},
     "b3": {"hosts": 1, "key_count": 2, "with_defaults": False},
     "b4": {"sizes": (10000,), "rate_per_second": 100, "time_wait_seconds": 3, "periods": 3},
+    "b6": {"sizes": (20,), "filled": 3, "repeats": 1},
 }
 
 
@@ -28,12 +29,15 @@ def runner(name):
     if name == "b4":
         import b4_model
         return b4_model.run
-    raise SystemExit("unknown benchmark %r (known: b1 b2 b3 b4 all)" % name)
+    if name == "b6":
+        import b6_namespaces
+        return b6_namespaces.run
+    raise SystemExit("unknown benchmark %r (known: b1 b2 b3 b4 b6 all)" % name)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="+", help="b1 b2 b3 b4, or all; or report (the figures table)")
+    parser.add_argument("names", nargs="+", help="b1 b2 b3 b4 b6, or all (b1..b4); or report (the figures table)")
     parser.add_argument("--smoke", action="store_true", help="the small versions")
     parser.add_argument("--results-dir", help="where the JSON summaries go (default bench/results)")
     args = parser.parse_args(argv)

@@ -90,6 +90,24 @@ options:
         (read only when O(gather_environment=true)).
     type: path
     default: /etc/ansible/facts.d/netfilter_conntrack.fact
+  namespaces:
+    description:
+      - V(all) adds RV(conntrack.namespaces), every network namespace on the host with its own count and
+        per-CPU counters, read through a process inside it (C(/proc/PID/net/stat/nf_conntrack)), with no
+        C(setns) and no command per namespace. Namespaces are found from the C(ns/net) links of all
+        processes and from bind mounts (C(/run/netns), C(/run/docker/netns), C(/proc/self/mountinfo)).
+      - V(none) leaves the facts as they were.
+    type: str
+    choices: [none, all]
+    default: none
+    version_added: 0.2.0
+  namespaces_table:
+    description:
+      - With O(namespaces=all), also walk each namespace's table (C(/proc/PID/net/nf_conntrack)),
+        at most O(table_limit) entries each, into the C(table) of each item of RV(conntrack.namespaces).
+    type: bool
+    default: false
+    version_added: 0.2.0
 notes:
   - Run it as root. Unprivileged runs cannot read C(/proc/slabinfo), the kernel log or the
     nftables ruleset; those facts are then null and a warning says so.
@@ -129,6 +147,19 @@ EXAMPLES = r'''
       - "{{ ct.conntrack.table.tcp_states }}"
       - "{{ ct.conntrack.table.top_sources }}"
       - "drops per second: {{ ct.conntrack.stats.sample.rates_per_second.drop }}"
+
+- name: Read every network namespace on the host (containers, pods, ip netns)
+  netfilter.conntrack.facts:
+    namespaces: all
+  register: ct_all
+
+- name: Show the namespaces that dropped packets, with who owns them
+  ansible.builtin.debug:
+    msg: "{{ item.owner.kind }} {{ item.owner.container_name or item.owner.pod_name or item.owner.netns_name }}:
+      {{ item.entries }} entries, {{ item.stats.totals.drop }} drops"
+  loop: "{{ ct_all.conntrack.namespaces | selectattr('readable') | selectattr('stats.totals.drop') }}"
+  loop_control:
+    label: "{{ item.inode }}"
 '''
 
 RETURN = r'''
@@ -464,11 +495,55 @@ conntrack:
           type: str
           returned: success
           version_added: 0.2.0
+        datapath:
+          description:
+            - Where else connection state lives. C(ebpf) names an eBPF datapath with its own conntrack maps
+              (C(cilium), C(calico)) and C(ebpf_evidence) what showed it; C(ena) lists each AWS ENA interface's
+              C(conntrack_allowance_exceeded) and C(conntrack_allowance_available) from C(ethtool -S), read only
+              where an ENA device and C(ethtool) exist (C(ena_note) says when C(ethtool) is missing).
+          type: dict
+          returned: success
+          version_added: 0.2.0
+        kube_proxy:
+          description:
+            - When kube-proxy runs, its conntrack settings, C(pid), C(flags) (the C(--conntrack-*) flags),
+              C(config_file) and C(config) (the C(conntrack:) block of its C(--config), read through
+              C(/proc/PID/root)), C(effective) (with kube-proxy's defaults) and C(notes).
+            - M(netfilter.conntrack.recommend) predicts from it what kube-proxy writes at its next start.
+          type: dict
+          returned: when kube-proxy runs
+          version_added: 0.2.0
       sample: {tuning_record: null, tuning_record_error: null, kube_proxy_running: false, nat_rules_present: true, nat_rules_source: nftables, ip_forward: true,
                persistent: {sysctl_files: [/etc/sysctl.d/90-conntrack.conf, /etc/sysctl.conf],
                             sysctl: {nf_conntrack_max: {value: 1048576, file: /etc/sysctl.d/90-conntrack.conf}},
                             modprobe: {}, modules_load: []},
                drift: {nf_conntrack_max: {runtime: 262144, persisted: 1048576, file: /etc/sysctl.d/90-conntrack.conf}}}
+    namespaces:
+      description:
+        - With O(namespaces=all), one item per network namespace on the host, the one the module ran in
+          first, then by entries. Absent otherwise.
+        - C(inode) is the namespace's id (the N of the kernel's C(table full in netns N)); C(nsid) the id
+          this namespace gave it (C(ip netns list-id)), null with C(nsid_note) saying why; C(pids) one or
+          two processes in it and C(process_count) all of them; C(bind_mounts) where it is mounted.
+        - C(readable) false (with C(reason)) for a namespace that only a bind mount keeps; its counters
+          can be read only from inside it.
+        - C(entries) and C(stats) (C(cpus), C(columns), C(totals) summed like RV(conntrack.stats)) are that
+          namespace's own; C(table) its walk with O(namespaces_table).
+        - C(owner) says who it belongs to, from the cgroup path and the runtimes' files, with no API call;
+          C(kind) is C(host), C(container), C(pod), C(service), C(ip-netns) or C(unknown), with
+          C(runtime) (docker, containerd, cri-o, podman, lxc, kubernetes), C(container_id),
+          C(container_name), C(pod_uid), C(pod_name), C(pod_namespace) (from C(/var/log/pods)),
+          C(service), C(netns_name) and C(cgroup).
+      type: list
+      elements: dict
+      returned: when O(namespaces=all)
+      version_added: 0.2.0
+      sample: [{inode: 4026532301, nsid: 0, nsid_note: null, current: false, initial: false, pids: [4242, 4250],
+                process_count: 3, process: dnsmasq, bind_mounts: [/run/docker/netns/4f1a2b3c], readable: true,
+                reason: null, entries: 37, stats: {cpus: 2, columns: [entries, drop], totals: {entries: 37, drop: 5}},
+                table: null, owner: {kind: container, runtime: docker, container_id: 0a1b..., container_name: dns-cache,
+                pod_uid: null, pod_name: null, pod_namespace: null, service: null, netns_name: 4f1a2b3c,
+                cgroup: /system.slice/docker-0a1b....scope}}]
     warnings:
       description: What could not be read and why. The same messages are also emitted as module warnings.
       type: list
@@ -479,6 +554,7 @@ conntrack:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import namespaces
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
 
 MAX_SAMPLE_SECONDS = 300
@@ -495,6 +571,8 @@ def main():
             gather_kernel_log=dict(type="bool", default=True),
             gather_environment=dict(type="bool", default=True),
             record_file=dict(type="path", default=reading.RECORD_FILE),
+            namespaces=dict(type="str", default="none", choices=["none", "all"]),
+            namespaces_table=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -514,6 +592,10 @@ def main():
         sample_seconds=p["sample_seconds"], run_command=run_command,
         which=module.get_bin_path, kernel_log=p["gather_kernel_log"],
         environment=p["gather_environment"], table_source=p["table_source"], record_file=p["record_file"])
+    # issue 12 (namespaces.py): every namespace when asked; the datapath and kube-proxy's settings.
+    options = dict((k, p[k]) for k in ("namespaces", "namespaces_table", "table_limit", "top_sources"))
+    namespaces.extend_facts(facts, dict(options, environment=p["gather_environment"]), run_command=run_command,
+                            which=module.get_bin_path)
     for message in warnings:
         module.warn(message)
     module.exit_json(changed=False, conntrack=facts, ansible_facts={"conntrack": facts})

@@ -278,8 +278,13 @@ recommendation:
         - The current state. C(status) is C(ok), C(undersized), C(oversized) or C(chains_too_deep);
           C(severity) is C(ok), C(warning) (75% full) or C(critical) (90% full, drops seen).
         - C(reasons) lists every finding; C(judged) is false in planning mode; C(usage_ratio) is count / max.
+        - C(causes) is the drop advisor's list (empty in planning mode), the most severe first, each with
+          C(id) (C(table_full), C(udp_insert_race), C(invalid_packets), C(chains_too_deep), C(search_restart),
+          C(notrack_candidate), C(ebpf_datapath), C(ena_conntrack_allowance)), C(severity), C(summary),
+          C(evidence) (the numbers it was judged on), C(remedy) and C(namespaces) (those that show it, when the
+          facts have RV(netfilter.conntrack.facts#module:conntrack.namespaces)). See docs/audit.md.
       type: dict
-      sample: {status: ok, severity: ok, judged: true, reasons: ["usage 12 of max 262144, ..."]}
+      sample: {status: ok, severity: ok, judged: true, reasons: ["usage 12 of max 262144, ..."], causes: []}
     comparison:
       description: Per key of C(settings), C(current), C(recommended) and whether it would C(change).
       type: dict
@@ -305,6 +310,30 @@ recommendation:
       description: A few lines that explain the state and the recommendation.
       type: list
       elements: str
+    kube_proxy:
+      description:
+        - Null unless kube-proxy runs (the facts' C(environment.kube_proxy)). Then C(predicted) is what it writes
+          at its next start (it only raises max and the hash size, hash size = max / 4), C(differs) the keys where
+          it would undo C(settings) (C(kube_proxy), C(recommended)), and C(conntrack) / C(conntrack_yaml) the
+          C(conntrack:) block for its configuration that makes it write our values instead.
+      type: dict
+      version_added: 0.2.0
+      sample: {pid: 812, config_file: /var/lib/kube-proxy/config.conf, predicted: {nf_conntrack_max: 131072},
+               differs: {nf_conntrack_tcp_timeout_established: {kube_proxy: 86400, recommended: 3600}},
+               conntrack: {maxPerCore: 25088, min: 100352, tcpEstablishedTimeout: 1h0m0s},
+               conntrack_yaml: "conntrack:\n  maxPerCore: 25088\n  min: 100352\n  tcpEstablishedTimeout: 1h0m0s\n"}
+    namespaces:
+      description:
+        - Null unless the facts list every namespace (RV(netfilter.conntrack.facts#module:conntrack.namespaces)).
+          Every namespace is held to the one global max on its own, so the largest namespace drives the max
+          and the sum of all of them the memory.
+        - C(namespaces) and C(readable) count them; C(entries_total) sums their entries and
+          C(memory_bytes_at_counts) prices that sum at C(memory.per_entry_bytes); C(largest) names the
+          namespace with the most entries (C(inode), C(label), C(entries), C(share_of_max) of the recommended max).
+      type: dict
+      version_added: 0.2.0
+      sample: {namespaces: 12, readable: 12, entries_total: 4120, memory_bytes_at_counts: 1054720,
+               largest: {inode: 4026532301, label: pod shop/web-0, entries: 3800, share_of_max: 0.0145}}
     warnings:
       description: Budget caps, unknown slab size, namespaces, kube-proxy and the like.
       type: list
@@ -314,6 +343,7 @@ recommendation:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, kubeproxy, namespaces
 
 INPUTS = ("profile", "peak_entries", "tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second",
           "udp_duration_seconds", "udp_stream_share", "other_new_per_second", "headroom", "memory_budget",
@@ -374,9 +404,13 @@ def main():
                 root="/", table=module.params["table"], table_limit=module.params["table_limit"],
                 sample_seconds=module.params["sample_seconds"], run_command=run_command,
                 which=module.get_bin_path)
+            namespaces.extend_facts(facts, run_command=run_command, which=module.get_bin_path)  # issue 12
             for warning in read_warnings or []:
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)
+        result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # issue 12: kubeproxy.py
+        result["namespaces"] = advisor.namespace_summary(facts, result["memory"].get("per_entry_bytes"),
+                                                         result["settings"].get("nf_conntrack_max"))
     except sizing.SizingError as exc:
         module.fail_json(msg=str(exc))
     for warning in result["warnings"]:

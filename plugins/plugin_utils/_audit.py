@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, sizing
 
 REPORT_VERSION = 1
 
@@ -414,6 +414,30 @@ def memory_at_max(facts, rec):
     bucket_bytes = (_num(rec_memory.get("bucket_bytes")) or _num(memory.get("bucket_size_bytes"))
                     or sizing.BUCKET_BYTES)
     return sizing.memory_bytes(cmax, _num(usage.get("buckets")) or 0, per_entry, bucket_bytes)
+
+
+def rule_causes(facts, rec, metrics, thresholds):
+    """Issue 12: the drop advisor's causes (recommend's verdict.causes, else computed from the facts)
+    and kube-proxy's conntrack block when it would undo the recommendation. See advisor.py."""
+    verdict = (rec or {}).get("verdict") or {}
+    causes = verdict["causes"] if isinstance(verdict.get("causes"), list) else advisor.causes(facts)
+    findings = []
+    for c in causes:
+        f = _finding("cause_" + c["id"], c["severity"], "%s. Remedy: %s" % (c["summary"], c["remedy"]))
+        f.update(evidence=c.get("evidence"), remedy=c.get("remedy"), namespaces=c.get("namespaces") or [])
+        findings.append(f)
+    kp = (rec or {}).get("kube_proxy") or {}
+    if kp.get("differs"):
+        undone = ", ".join("%s=%s" % (k, v["kube_proxy"]) for k, v in sorted(kp["differs"].items()))
+        f = _finding("kube_proxy_block", "warning", "kube-proxy would set %s at its next start; put this in its"
+                     " configuration instead:\n%s" % (undone, kp.get("conntrack_yaml")), len(kp["differs"]), 0)
+        f.update(conntrack=kp.get("conntrack"), config_file=kp.get("config_file"))
+        findings.append(f)
+    return findings
+
+
+RULES = RULES + (rule_causes,)
+RULE_NAMES = RULE_NAMES + tuple("cause_" + c for c in advisor.CAUSE_IDS) + ("kube_proxy_block",)
 
 
 def host_metrics(facts, rec, thresholds):

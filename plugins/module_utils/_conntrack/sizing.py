@@ -15,6 +15,8 @@ __metaclass__ = type
 import math
 import re
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor
+
 PREFIX = "nf_conntrack_"
 
 # Kernel defaults on 6.x (nf_conntrack_proto_tcp.c, _udp.c, _icmp.c, _icmpv6.c,
@@ -862,6 +864,7 @@ def recommend(facts=None, **inputs):
     verdict = _verdict(planning, count, current_max, current_buckets, load_needed, v["headroom"], pressure_seen,
                        pressure_live,
                        stats_totals, budget_bytes, per_entry, bucket_bytes, new_max, usage)
+    verdict["causes"] = [] if planning else advisor.causes(facts)  # issue 12: advisor.py (pure)
 
     tradeoffs = _tradeoffs(v, effective, rate_parts, sources, rates, count, tcp_states, depth, page_size,
                            bucket_bytes, entry_bytes, ext_bytes, budget_bytes, mem_total, floor, step)

@@ -1,0 +1,75 @@
+"""kube-proxy's conntrack settings: flags, config file, the prediction and the block."""
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy, reading
+
+CONFIG = """apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+conntrack:
+  maxPerCore: 65536   # doubled
+  min: 131072
+  tcpEstablishedTimeout: 24h0m0s
+  tcpCloseWaitTimeout: 1h0m0s
+  tcpBeLiberal: true
+  udpTimeout: 30s
+  udpStreamTimeout: 2m0s
+mode: iptables
+"""
+
+
+def test_duration_parsing_matches_go():
+    assert kubeproxy.parse_duration("24h0m0s") == 86400
+    assert kubeproxy.parse_duration("1m30s") == 90
+    assert kubeproxy.parse_duration("0s") == 0
+    assert kubeproxy.go_duration(86400) == "24h0m0s"
+
+
+def test_config_block_yaml_and_json():
+    block = kubeproxy.parse_config(CONFIG)
+    assert block == {"maxPerCore": 65536, "min": 131072, "tcpEstablishedTimeout": 86400, "tcpCloseWaitTimeout": 3600,
+                     "tcpBeLiberal": True, "udpTimeout": 30, "udpStreamTimeout": 120}
+    assert kubeproxy.parse_config('{"conntrack": {"maxPerCore": 0, "tcpBeLiberal": false}}') == {
+        "maxPerCore": 0, "tcpBeLiberal": False}
+
+
+def test_flags_in_both_spellings():
+    flags, config = kubeproxy.parse_flags(["--conntrack-max-per-core=0", "--conntrack-min", "5000",
+                                           "--conntrack-tcp-be-liberal", "--config", "/var/lib/kube-proxy/c.yaml"])
+    assert flags == {"maxPerCore": 0, "min": 5000, "tcpBeLiberal": True}
+    assert config == "/var/lib/kube-proxy/c.yaml"
+
+
+def test_read_through_proc_root(tmp_path):
+    (tmp_path / "proc/77/root/var/lib/kube-proxy").mkdir(parents=True)
+    (tmp_path / "proc/77/comm").write_text("kube-proxy\n")
+    (tmp_path / "proc/77/cmdline").write_text("/usr/local/bin/kube-proxy\0--config=/var/lib/kube-proxy/config.conf\0")
+    (tmp_path / "proc/77/root/var/lib/kube-proxy/config.conf").write_text(CONFIG)
+    kp = kubeproxy.read_kube_proxy(reading.Reader(str(tmp_path)))
+    assert kp["pid"] == 77 and kp["effective"]["maxPerCore"] == 65536 and kp["notes"] == []
+
+
+def test_prediction_raises_only_and_sets_hashsize_to_a_quarter():
+    eff = dict(kubeproxy.DEFAULTS)
+    out = kubeproxy.predict(eff, 8, {"nf_conntrack_max": 1048576, "nf_conntrack_buckets": 16384})
+    assert out["nf_conntrack_max"] == 1048576  # 32768 * 8 = 262144 would lower it: kept
+    assert out["nf_conntrack_buckets"] == 65536  # raised to max / 4
+    assert out["nf_conntrack_tcp_timeout_established"] == 86400
+    assert "nf_conntrack_udp_timeout" not in out  # 0: left alone
+
+
+def test_plan_emits_the_block_when_kube_proxy_would_undo_ours():
+    facts = {"environment": {"kube_proxy": {"pid": 9, "config_file": None, "effective": dict(kubeproxy.DEFAULTS)}},
+             "memory": {"cpu_count": 4}, "settings": {"nf_conntrack_max": 131072}}
+    ours = {"nf_conntrack_max": 100352, "nf_conntrack_tcp_timeout_established": 3600}
+    plan = kubeproxy.plan(facts, ours)
+    assert plan["differs"]["nf_conntrack_max"] == {"kube_proxy": 131072, "recommended": 100352}
+    assert plan["differs"]["nf_conntrack_tcp_timeout_established"]["kube_proxy"] == 86400
+    assert plan["conntrack"]["min"] == 100352 and plan["conntrack"]["maxPerCore"] == 25088
+    assert "tcpEstablishedTimeout: 1h0m0s" in plan["conntrack_yaml"]
+    # max(maxPerCore * cpus, min) gives back exactly our max.
+    assert max(plan["conntrack"]["maxPerCore"] * 4, plan["conntrack"]["min"]) == 100352
+
+
+def test_plan_is_none_without_kube_proxy_and_quiet_when_ours_survives():
+    assert kubeproxy.plan({"environment": {}}, {"nf_conntrack_max": 1}) is None
+    facts = {"environment": {"kube_proxy": {"effective": dict(kubeproxy.DEFAULTS)}}, "memory": {"cpu_count": 2}}
+    plan = kubeproxy.plan(facts, {"nf_conntrack_max": 1048576, "nf_conntrack_tcp_timeout_established": 86400})
+    assert plan["differs"] == {} and plan["conntrack_yaml"] is None
