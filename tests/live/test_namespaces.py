@@ -11,6 +11,7 @@ against namespaces this test makes, with conntrack-tools inside each one as the 
 The facts must give each namespace the count of ``conntrack -C`` and the counters of
 ``conntrack -S`` run inside it, and the audit's table-full cause must name the filler.
 """
+import json
 import os
 import shutil
 import uuid
@@ -18,8 +19,7 @@ import uuid
 import pytest
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
-from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit
-from support.ansible import run_module
+from support.ansible import run_module, run_playbook
 from support.kernel import TRACKING_RULESET, EnteredNetns, Netns, run, write_value
 from support.traffic import UDP_FILL_RULESET, udp_fill
 
@@ -135,7 +135,7 @@ def test_facts_report_every_namespace_as_conntrack_does_inside_it(lab):
     assert host["current"] is True and host["owner"]["kind"] == "host"
 
 
-def test_the_audit_names_the_namespace_that_filled_the_table(lab):
+def test_the_audit_names_the_namespace_that_filled_the_table(lab, tmp_path):
     spaces, dummy = lab
     facts = run_module("facts", {"namespaces": "all"})["ansible_facts"]["conntrack"]
     rec = run_module("recommend", {"facts": facts, "force": True})
@@ -144,8 +144,12 @@ def test_the_audit_names_the_namespace_that_filled_the_table(lab):
     filler = spaces["filler"].name
     assert "netns %s" % filler in causes["table_full"]["summary"]
     assert rec["recommendation"]["namespaces"]["largest"]["label"] == "netns %s" % filler
-    report = _audit.build_report([{"host": "localhost", "status": "ok", "facts": facts,
-                                   "recommendation": rec["recommendation"]}], generated_at="x")
+    # The audit role, as users run it: it reads the namespaces by default (audit_namespaces).
+    out = os.path.join(tmp_path, "report")
+    proc, recap = run_playbook("netfilter.conntrack.audit", extra_vars={"audit_dir": out, "audit_fail_on": "never"})
+    assert proc.returncode == 0 and recap["localhost"]["failed"] == 0, proc.stdout + proc.stderr
+    with open(os.path.join(out, "report.json")) as f:
+        report = json.load(f)
     found = [f for f in report["hosts"][0]["findings"] if f["rule"] == "cause_table_full"]
     assert found and "netns %s" % filler in found[0]["message"]
     inode = by_name(facts)[filler]["inode"]
