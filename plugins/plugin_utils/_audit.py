@@ -153,21 +153,21 @@ def human_bytes(value):
 
 # Each rule takes (facts, recommendation, metrics, thresholds) and returns a list of findings.
 
-def rule_usage(facts, rec, metrics, t):
+def rule_usage(facts, rec, metrics, thresholds):
     ratio = metrics.get("usage_ratio")
     if ratio is None:
         return []
-    if ratio >= t["usage_critical_ratio"]:
-        sev, limit = "critical", t["usage_critical_ratio"]
-    elif ratio >= t["usage_warning_ratio"]:
-        sev, limit = "warning", t["usage_warning_ratio"]
+    if ratio >= thresholds["usage_critical_ratio"]:
+        sev, limit = "critical", thresholds["usage_critical_ratio"]
+    elif ratio >= thresholds["usage_warning_ratio"]:
+        sev, limit = "warning", thresholds["usage_warning_ratio"]
     else:
         return []
     return [_finding("usage", sev, "conntrack table %s full (%s of %s entries; %s threshold %s)" % (
         _pct(ratio), metrics.get("count"), metrics.get("max"), sev, _pct(limit)), round(ratio, 6), limit)]
 
 
-def rule_counters(facts, rec, metrics, t):
+def rule_counters(facts, rec, metrics, thresholds):
     findings = []
     stats = _get(facts, "stats") or {}
     rates = _get(stats, "sample", "rates_per_second") or {}
@@ -189,7 +189,7 @@ def rule_counters(facts, rec, metrics, t):
     return findings
 
 
-def rule_table_full_log(facts, rec, metrics, t):
+def rule_table_full_log(facts, rec, metrics, thresholds):
     log = _get(facts, "kernel_log") or {}
     count = _num(log.get("table_full_count")) or 0
     if count <= 0:
@@ -207,14 +207,14 @@ def rule_table_full_log(facts, rec, metrics, t):
                          count, where, last or "at an unknown time"), count, 0)]
 
 
-def rule_chain_depth(facts, rec, metrics, t):
+def rule_chain_depth(facts, rec, metrics, thresholds):
     depth = _num(metrics.get("chain_depth_at_max"))
     if depth is None:
         return []
-    if depth > t["chain_depth_critical"]:
-        sev, limit = "critical", t["chain_depth_critical"]
-    elif depth > t["chain_depth_warning"]:
-        sev, limit = "warning", t["chain_depth_warning"]
+    if depth > thresholds["chain_depth_critical"]:
+        sev, limit = "critical", thresholds["chain_depth_critical"]
+    elif depth > thresholds["chain_depth_warning"]:
+        sev, limit = "warning", thresholds["chain_depth_warning"]
     else:
         return []
     return [_finding("chain_depth", sev, "a full table would average %.1f entries per hash bucket "
@@ -222,7 +222,7 @@ def rule_chain_depth(facts, rec, metrics, t):
                          depth, metrics.get("max"), metrics.get("buckets"), limit), round(depth, 3), limit)]
 
 
-def rule_not_persisted(facts, rec, metrics, t):
+def rule_not_persisted(facts, rec, metrics, thresholds):
     findings = []
     drift = _get(facts, "environment", "drift") or {}
     for key in sorted(drift):
@@ -271,7 +271,7 @@ def _runtime_only(facts, drift):
     return findings
 
 
-def rule_recommendation(facts, rec, metrics, t):
+def rule_recommendation(facts, rec, metrics, thresholds):
     if not rec:
         return []
     findings = []
@@ -291,7 +291,7 @@ def rule_recommendation(facts, rec, metrics, t):
     return findings
 
 
-def rule_memory(facts, rec, metrics, t):
+def rule_memory(facts, rec, metrics, thresholds):
     findings = []
     budget = metrics.get("memory_budget_bytes")
     at_max = metrics.get("memory_at_max_bytes")
@@ -308,7 +308,7 @@ def rule_memory(facts, rec, metrics, t):
     return findings
 
 
-def rule_kube_proxy(facts, rec, metrics, t):
+def rule_kube_proxy(facts, rec, metrics, thresholds):
     if not _get(facts, "environment", "kube_proxy_running"):
         return []
     changes = metrics.get("differs_from_recommended") or []
@@ -320,7 +320,7 @@ def rule_kube_proxy(facts, rec, metrics, t):
                      "the sysctls for: %s" % ", ".join(changes), len(changes), 0)]
 
 
-def rule_pileups(facts, rec, metrics, t):
+def rule_pileups(facts, rec, metrics, thresholds):
     table = _get(facts, "table") or {}
     if not table.get("walked"):
         return []
@@ -332,9 +332,9 @@ def rule_pileups(facts, rec, metrics, t):
     findings = []
     checks = (
         ("TIME_WAIT", "time_wait_pileup", "nf_conntrack_tcp_timeout_time_wait",
-         t["time_wait_share_warning"], t["time_wait_timeout_seconds"]),
+         thresholds["time_wait_share_warning"], thresholds["time_wait_timeout_seconds"]),
         ("ESTABLISHED", "established_pileup", "nf_conntrack_tcp_timeout_established",
-         t["established_share_warning"], t["established_timeout_seconds"]),
+         thresholds["established_share_warning"], thresholds["established_timeout_seconds"]),
     )
     cmax = _num(metrics.get("max"))
     for state, rule, key, share_limit, timeout_limit in checks:
@@ -344,7 +344,7 @@ def rule_pileups(facts, rec, metrics, t):
         if share < share_limit:
             continue
         # A handful of entries in a nearly empty table is no pile-up, whatever their share.
-        if cmax and n < t["pileup_min_usage_ratio"] * cmax:
+        if cmax and n < thresholds["pileup_min_usage_ratio"] * cmax:
             continue
         # Entries / timeout is the rate at which they arrive (Little's law), which is what
         # a shorter timeout would trade against.
@@ -361,7 +361,7 @@ def rule_pileups(facts, rec, metrics, t):
     return findings
 
 
-def rule_availability(facts, rec, metrics, t):
+def rule_availability(facts, rec, metrics, thresholds):
     if facts.get("available") is False:
         return [_finding("not_available", "info", "nf_conntrack is not in this kernel; nothing to size", None, None)]
     if facts.get("active") is False:
@@ -370,14 +370,14 @@ def rule_availability(facts, rec, metrics, t):
     return []
 
 
-def rule_recommend_failed(facts, rec, metrics, t):
+def rule_recommend_failed(facts, rec, metrics, thresholds):
     error = metrics.get("recommendation_error")
     if not error:
         return []
     return [_finding("recommend_failed", "warning", "no recommendation: %s" % error, None, None)]
 
 
-def rule_fact_warnings(facts, rec, metrics, t):
+def rule_fact_warnings(facts, rec, metrics, thresholds):
     return [_finding("facts_warning", "info", str(w), None, None) for w in (facts.get("warnings") or [])]
 
 
