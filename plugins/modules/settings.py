@@ -127,8 +127,13 @@ options:
       - What to do with the keys kube-proxy owns (C(nf_conntrack_max), C(nf_conntrack_buckets),
         C(nf_conntrack_tcp_timeout_established), C(nf_conntrack_tcp_timeout_close_wait)) when a
         kube-proxy process runs on the host.
+      - kube-proxy only raises these keys (it writes one only when the value it finds is lower than its
+        own), so a value at or above kube-proxy's survives its restart and a lower one does not.
       - V(respect) leaves them alone, lists them under RV(skipped_keys) and warns.
-      - V(override) applies them anyway, with a warning that kube-proxy may set its own values again.
+      - V(override) applies them anyway, with a warning per key that says whether it survives a kube-proxy restart.
+      - kube-proxy 1.29 and newer also writes C(nf_conntrack_tcp_be_liberal), C(nf_conntrack_udp_timeout) and
+        C(nf_conntrack_udp_timeout_stream) when its configuration sets them; these are applied in both modes,
+        with the same warning.
     type: str
     choices: [respect, override]
     default: respect

@@ -15,61 +15,16 @@ __metaclass__ = type
 import math
 import re
 
-PREFIX = "nf_conntrack_"
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
+# The kernel's own figures and rules live in kernel.py; these names stay for callers of sizing.
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.kernel import (  # noqa: F401 pylint: disable=unused-import
+    BUCKET_BYTES, BUCKETS_MAX, INT_MAX, KERNEL_OTHER_DEFAULTS, KERNEL_TIMEOUTS, PAGE_SIZE, PREFIX,
+    TIMEOUT_MAX_SECONDS, boot_defaults, bucket_granularity, kernel_default_buckets, kernel_default_max, kernel_expect_max,
+    kernel_version, round_buckets,
+)
 
-# Kernel defaults on 6.x (nf_conntrack_proto_tcp.c, _udp.c, _icmp.c, _icmpv6.c,
-# _generic.c, _gre.c, _sctp.c), in seconds, by sysctl name.
-KERNEL_TIMEOUTS = {
-    "nf_conntrack_tcp_timeout_syn_sent": 120,
-    "nf_conntrack_tcp_timeout_syn_recv": 60,
-    "nf_conntrack_tcp_timeout_established": 432000,
-    "nf_conntrack_tcp_timeout_fin_wait": 120,
-    "nf_conntrack_tcp_timeout_close_wait": 60,
-    "nf_conntrack_tcp_timeout_last_ack": 30,
-    "nf_conntrack_tcp_timeout_time_wait": 120,
-    "nf_conntrack_tcp_timeout_close": 10,
-    "nf_conntrack_tcp_timeout_max_retrans": 300,
-    "nf_conntrack_tcp_timeout_unacknowledged": 300,
-    "nf_conntrack_udp_timeout": 30,
-    "nf_conntrack_udp_timeout_stream": 120,
-    "nf_conntrack_icmp_timeout": 30,
-    "nf_conntrack_icmpv6_timeout": 30,
-    "nf_conntrack_generic_timeout": 600,
-    "nf_conntrack_gre_timeout": 30,
-    "nf_conntrack_gre_timeout_stream": 180,
-    "nf_conntrack_sctp_timeout_closed": 10,
-    "nf_conntrack_sctp_timeout_cookie_wait": 3,
-    "nf_conntrack_sctp_timeout_cookie_echoed": 3,
-    "nf_conntrack_sctp_timeout_established": 210,
-    "nf_conntrack_sctp_timeout_shutdown_sent": 3,
-    "nf_conntrack_sctp_timeout_shutdown_recd": 3,
-    "nf_conntrack_sctp_timeout_shutdown_ack_sent": 3,
-    "nf_conntrack_sctp_timeout_heartbeat_sent": 30,
-}
-
-# Below these a timeout is refused: entries of live flows would expire under them
-# (keepalive probes, SYN retransmits, late FIN/ACKs, DNS retries).
-UNSAFE_FLOOR_SECONDS = {
-    "nf_conntrack_tcp_timeout_established": 300,
-    "nf_conntrack_tcp_timeout_syn_sent": 30,
-    "nf_conntrack_tcp_timeout_syn_recv": 10,
-    "nf_conntrack_tcp_timeout_fin_wait": 10,
-    "nf_conntrack_tcp_timeout_close_wait": 10,
-    "nf_conntrack_tcp_timeout_last_ack": 10,
-    "nf_conntrack_tcp_timeout_time_wait": 30,
-    "nf_conntrack_tcp_timeout_max_retrans": 30,
-    "nf_conntrack_tcp_timeout_unacknowledged": 30,
-    "nf_conntrack_udp_timeout": 10,
-    "nf_conntrack_udp_timeout_stream": 30,
-    "nf_conntrack_generic_timeout": 30,
-}
-
-# proc_dointvec_jiffies refuses seconds above INT_MAX / HZ; HZ=1000 is the
-# strictest kernel configuration, so this limit holds on every kernel.
-TIMEOUT_MAX_SECONDS = 2147483647 // 1000
-INT_MAX = 2147483647
-# nf_ct_alloc_hashtable refuses more than INT_MAX / sizeof(struct hlist_nulls_head).
-BUCKETS_MAX = INT_MAX // 8
+# Below these a timeout is refused (kernel.SAFE_FLOOR_SECONDS says why).
+UNSAFE_FLOOR_SECONDS = kernel.SAFE_FLOOR_SECONDS
 
 PROFILES = {
     "default": {
@@ -133,8 +88,6 @@ DEFAULT_MEMORY_BUDGET = "10%"
 DEFAULT_TARGET_CHAIN_DEPTH = 1.0
 # A 6.x nf_conn is 248 bytes in a 256-byte slab; older or debug kernels are bigger.
 FALLBACK_ENTRY_BYTES = 320
-BUCKET_BYTES = 8
-PAGE_SIZE = 4096
 WARNING_RATIO = 0.75
 CRITICAL_RATIO = 0.90
 # Above this many entries per bucket a lookup walks long chains (kube-proxy uses 4).
@@ -306,106 +259,12 @@ def _human_count(num):
     return "%d" % num
 
 
-# --- the kernel's own rules ------------------------------------------------
-
-def bucket_granularity(page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """nf_ct_alloc_hashtable rounds up to a whole page of hlist_nulls_heads: 512 on x86_64."""
-    return max(1, page_size_bytes // bucket_bytes)
-
-
-def round_buckets(buckets, page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """The value the kernel reads back after writing ``buckets`` (100000 -> 100352)."""
-    buckets = int(math.ceil(buckets))
-    if buckets < 1:
-        buckets = 1
-    step = bucket_granularity(page_size_bytes, bucket_bytes)
-    return -(-buckets // step) * step
-
-
-def kernel_default_buckets(mem_total_bytes, page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """nf_conntrack_init_start() on a 64-bit kernel without hashsize= (6.x)."""
-    gib = 1 << 30
-    if mem_total_bytes > 4 * gib:
-        size = 262144
-    elif mem_total_bytes > gib:
-        size = 65536
-    else:
-        size = max(1024, mem_total_bytes // 16384 // bucket_bytes)
-    return round_buckets(size, page_size_bytes, bucket_bytes)
-
-
-def kernel_default_max(mem_total_bytes, page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """On 6.x the boot default max equals the buckets (max_factor 1)."""
-    return kernel_default_buckets(mem_total_bytes, page_size_bytes, bucket_bytes)
-
-
-def kernel_expect_max(buckets):
-    """nf_conntrack_expect_init(): expect hash = buckets / 256 (at least 1), max = 4 per slot."""
-    return max(1, int(buckets) // 256) * 4
-
-
-# Kernel defaults of the other writable keys (6.x; the older ones noted in boot_defaults()).
-KERNEL_OTHER_DEFAULTS = {
-    "nf_conntrack_acct": 0,
-    "nf_conntrack_timestamp": 0,
-    "nf_conntrack_checksum": 1,
-    "nf_conntrack_helper": 0,
-    "nf_conntrack_tcp_loose": 1,
-    "nf_conntrack_tcp_be_liberal": 0,
-    "nf_conntrack_tcp_ignore_invalid_rst": 0,
-    "nf_conntrack_tcp_max_retrans": 3,
-    "nf_conntrack_log_invalid": 0,
-    "nf_conntrack_events": 2,
-    "nf_conntrack_frag6_timeout": 60,
-    "nf_conntrack_frag6_high_thresh": 4 * 1024 * 1024,
-    "nf_conntrack_frag6_low_thresh": 3 * 1024 * 1024,
-}
-
-
-def kernel_version(release):
-    """(major, minor) from a release string like 6.1.0-27-amd64, or None."""
-    m = re.match(r"^(\d+)\.(\d+)", release or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def boot_defaults(release, mem_total_bytes, hashsize=None, page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """What nf_conntrack starts with when it loads and no sysctl is applied: max, buckets,
-    expect_max and the other keys, by kernel version and RAM. ``hashsize``: an
-    ``options nf_conntrack hashsize=N`` in force (then the kernel keeps its old max factor 8)."""
-    version = kernel_version(release) or (6, 0)
-    if hashsize:
-        buckets = round_buckets(hashsize, page_size_bytes, bucket_bytes)
-        max_entries = 8 * buckets
-    elif version >= (5, 15):
-        # 5.15 ("sanitize table size default settings"): max == buckets.
-        buckets = kernel_default_buckets(mem_total_bytes, page_size_bytes, bucket_bytes)
-        max_entries = buckets
-    else:
-        gib = 1 << 30
-        size = 65536 if mem_total_bytes > 4 * gib else 16384 if mem_total_bytes > gib else \
-            max(32, mem_total_bytes // 16384 // bucket_bytes)
-        buckets = round_buckets(size, page_size_bytes, bucket_bytes)
-        max_entries = 4 * buckets
-    out = dict(KERNEL_TIMEOUTS)
-    out.update(KERNEL_OTHER_DEFAULTS)
-    if version < (5, 19):
-        out["nf_conntrack_events"] = 1  # "2 (auto)" came with 5.19
-    out.update({"nf_conntrack_max": max_entries, "nf_conntrack_buckets": buckets,
-                "nf_conntrack_expect_max": kernel_expect_max(buckets)})
-    return out
-
-
 def buckets_for(max_entries, target_chain_depth=DEFAULT_TARGET_CHAIN_DEPTH,
                 page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
     """Buckets so that max / buckets <= target_chain_depth, rounded like the kernel."""
-    return min(round_buckets(max(1, max_entries) / float(target_chain_depth), page_size_bytes, bucket_bytes),
-               largest_buckets(page_size_bytes, bucket_bytes))
-
-
-def largest_buckets(page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """The largest rounded bucket count nf_ct_alloc_hashtable accepts."""
-    step = bucket_granularity(page_size_bytes, bucket_bytes)
-    return (INT_MAX // bucket_bytes) // step * step
+    granularity = bucket_granularity(page_size_bytes, bucket_bytes)
+    return min(round_buckets(max(1, max_entries) / float(target_chain_depth), granularity),
+               kernel.largest_buckets(granularity, bucket_bytes))
 
 
 def extension_bytes(nat=False, acct=False, timestamp=False, events=False, labels=False, helper=False):
@@ -417,7 +276,7 @@ def extension_bytes(nat=False, acct=False, timestamp=False, events=False, labels
     total = EXT_HEADER_BYTES
     for key in ("helper", "nat", "acct", "events", "timestamp", "labels"):
         if on[key]:
-            total = -(-total // 8) * 8 + EXTENSION_BYTES[key]
+            total = kernel.round_up(total, 8) + EXTENSION_BYTES[key]
     total = max(total, EXT_PREALLOC_BYTES)
     for size in KMALLOC_SIZES:
         if total <= size:
@@ -727,7 +586,7 @@ def recommend(facts=None, **inputs):
         floor_reason = "the %s profile's floor" % v["profile"]
     with_headroom = int(math.ceil(needed * v["headroom"]))
     target = max(with_headroom, floor, step)
-    new_max = -(-target // step) * step
+    new_max = kernel.round_up(target, step)
     depth = v["target_chain_depth"]
 
     budget_bytes = None
@@ -760,7 +619,7 @@ def recommend(facts=None, **inputs):
                 warnings.append("the capped max (%d) is below %s (%d)" % (new_max, floor_reason, floor))
 
     # The kernel's own ceilings: an int max and a hash table under INT_MAX bytes.
-    limit = min(INT_MAX, int(largest_buckets(page_size, bucket_bytes) * depth)) // step * step
+    limit = min(INT_MAX, int(kernel.largest_buckets(step, bucket_bytes) * depth)) // step * step
     limited = new_max > limit
     if limited:
         warnings.append("nf_conntrack_max %d is above what the kernel can hold at chain depth %s; limited to %d"
@@ -995,7 +854,7 @@ def _tradeoffs(v, effective, rate_parts, sources, rates, count, tcp_states, dept
 
     def row(key, seconds, entries):
         target = max(int(math.ceil(entries * v["headroom"])), floor, step)
-        mx = -(-target // step) * step
+        mx = kernel.round_up(target, step)
         buckets = buckets_for(mx, depth, page_size, bucket_bytes)
         mem = memory_bytes(mx, buckets, entry_bytes, bucket_bytes, ext_bytes)
         rows.append({"key": key, "timeout_seconds": seconds, "entries_needed": entries, "nf_conntrack_max": mx,

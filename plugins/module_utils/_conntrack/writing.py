@@ -25,11 +25,11 @@ import stat
 import struct
 import time
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, reading, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, kernel, reading
 
 NETFILTER_DIR = "proc/sys/net/netfilter"
 HASHSIZE_PARAM = "sys/module/nf_conntrack/parameters/hashsize"
-SYSCTL_PREFIX = "net.netfilter."
+SYSCTL_PREFIX = kernel.SYSCTL_PREFIX
 
 DEFAULT_SYSCTL_FILE = "/etc/sysctl.d/90-netfilter-conntrack.conf"
 DEFAULT_MODPROBE_FILE = "/etc/modprobe.d/netfilter-conntrack.conf"
@@ -55,54 +55,17 @@ LOCK_FILE = "/run/lock/netfilter-conntrack.lock"
 # A max below this is legal but almost surely a typo: the table would fill at once.
 SANE_MIN_MAX = 1024
 
-INT_MAX = 2 ** 31 - 1
-# proc_dointvec_jiffies refuses seconds above INT_MAX / HZ; HZ is at most 1000.
-TIMEOUT_MAX_SECONDS = INT_MAX // 1000
-# nf_ct_alloc_hashtable refuses more than INT_MAX / sizeof(pointer) buckets.
-BUCKETS_MAX = INT_MAX // 8
-
-KEY_RE = re.compile(r"^nf_conntrack_[a-z0-9_]+$")
-
-# The kind of each writable key any kernel has had: (kind, minimum, maximum).
-_BOOL = ("bool", 0, 1)
-_TIMEOUT = ("timeout", 1, TIMEOUT_MAX_SECONDS)
-KEYS = {
-    "nf_conntrack_max": ("int", 0, INT_MAX),
-    "nf_conntrack_buckets": ("buckets", 1, BUCKETS_MAX),
-    "nf_conntrack_expect_max": ("int", 1, INT_MAX),
-    "nf_conntrack_acct": _BOOL,
-    "nf_conntrack_timestamp": _BOOL,
-    "nf_conntrack_checksum": _BOOL,
-    "nf_conntrack_helper": _BOOL,
-    "nf_conntrack_tcp_loose": _BOOL,
-    "nf_conntrack_tcp_be_liberal": _BOOL,
-    "nf_conntrack_tcp_ignore_invalid_rst": _BOOL,
-    "nf_conntrack_dccp_loose": _BOOL,
-    "nf_conntrack_events": ("int", 0, 2),
-    "nf_conntrack_log_invalid": ("int", 0, 255),
-    "nf_conntrack_tcp_max_retrans": ("int", 0, 255),
-    "nf_conntrack_frag6_high_thresh": ("int", 0, 2 ** 62),
-    "nf_conntrack_frag6_low_thresh": ("int", 0, 2 ** 62),
-    "nf_conntrack_frag6_timeout": _TIMEOUT,
-}
-for _name in ("generic_timeout", "icmp_timeout", "icmpv6_timeout", "udp_timeout", "udp_timeout_stream",
-              "gre_timeout", "gre_timeout_stream",
-              "tcp_timeout_syn_sent", "tcp_timeout_syn_recv", "tcp_timeout_established",
-              "tcp_timeout_fin_wait", "tcp_timeout_close_wait", "tcp_timeout_last_ack",
-              "tcp_timeout_time_wait", "tcp_timeout_close", "tcp_timeout_max_retrans",
-              "tcp_timeout_unacknowledged",
-              "sctp_timeout_closed", "sctp_timeout_cookie_wait", "sctp_timeout_cookie_echoed",
-              "sctp_timeout_established", "sctp_timeout_shutdown_sent", "sctp_timeout_shutdown_recd",
-              "sctp_timeout_shutdown_ack_sent", "sctp_timeout_heartbeat_sent", "sctp_timeout_heartbeat_acked",
-              "dccp_timeout_request", "dccp_timeout_respond", "dccp_timeout_partopen", "dccp_timeout_open",
-              "dccp_timeout_closereq", "dccp_timeout_closing", "dccp_timeout_timewait"):
-    KEYS["nf_conntrack_" + _name] = _TIMEOUT
-
-# Read-only outside the initial network namespace (containers included).
-GLOBAL_KEYS = reading.GLOBAL_KEYS
-# What kube-proxy sets itself when it starts (its conntrack settings).
-KUBE_PROXY_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp_timeout_established",
-                   "nf_conntrack_tcp_timeout_close_wait")
+INT_MAX = kernel.INT_MAX
+TIMEOUT_MAX_SECONDS = kernel.TIMEOUT_MAX_SECONDS
+BUCKETS_MAX = kernel.BUCKETS_MAX
+KEY_RE = kernel.KEY_RE
+# Every key the module may write (the allowlist), with its kind and range: kernel.KEYS.
+KEYS = kernel.WRITABLE_KEYS
+GLOBAL_KEYS = kernel.GLOBAL_KEYS
+# What kube-proxy writes when it starts with its default configuration; the newer keys it
+# writes only when configured (kernel.kube_proxy_keys()).
+KUBE_PROXY_KEYS = kernel.kube_proxy_keys(by_default_only=True)
+KUBE_PROXY_OPTIONAL_KEYS = tuple(k for k in kernel.kube_proxy_keys() if k not in KUBE_PROXY_KEYS)
 
 
 class SettingsError(Exception):
@@ -121,24 +84,15 @@ class ApplyError(Exception):
         self.result = result
 
 
-def bucket_granularity():
-    """The kernel rounds buckets up to whole pages of hlist_nulls_head pointers."""
-    try:
-        page = os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        page = 4096
-    return max(1, page // struct.calcsize("P"))
-
-
-def round_buckets(value, granularity=None):
-    """What the kernel will read back after writing ``value`` buckets (100000 -> 100352)."""
-    granularity = granularity or bucket_granularity()
-    return -(-value // granularity) * granularity
+bucket_granularity = kernel.host_granularity
+round_buckets = kernel.round_buckets
+parse_sysctl_file = kernel.parse_sysctl_file
 
 
 def coerce_value(key, value):
     """Validate one value for one key; returns the int or raises SettingsError."""
-    kind, low, high = KEYS[key]
+    spec = KEYS[key]
+    kind, low, high = spec.kind, spec.minimum, spec.maximum
     if isinstance(value, bool):
         if kind != "bool":
             raise SettingsError("settings.%s: expected an integer, got a boolean (%r)" % (key, value))
@@ -181,21 +135,6 @@ def validate_settings(settings):
     if problems:
         raise SettingsError("; ".join(problems))
     return clean
-
-
-def parse_sysctl_file(text):
-    """{dotted key: value string} as sysctl reads a sysctl.d file."""
-    values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#;" or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        key = key.strip().lstrip("-").strip()
-        if key[:1] == "/" or ("/" in key and key.index("/") < (key.index(".") if "." in key else len(key))):
-            key = key.strip("/").replace("/", ".")
-        values[key] = value.strip()
-    return values
 
 
 def _read(path):
@@ -413,16 +352,7 @@ class ConntrackSettings(object):
         self._check_memory()
         wanted = dict(self.settings)
         if env["kube_proxy_running"]:
-            owned = sorted(k for k in KUBE_PROXY_KEYS if k in wanted)
-            if owned and self.kube_proxy == "respect":
-                for key in owned:
-                    self.skipped[key] = "kube-proxy runs here and owns this key (kube_proxy=respect)"
-                    del wanted[key]
-                self.warnings.append("kube-proxy is running: left %s alone; set kube_proxy=override to manage "
-                                     "them anyway" % ", ".join(owned))
-            elif owned:
-                self.warnings.append("kube-proxy is running and may reset %s when it restarts "
-                                     "(kube_proxy=override)" % ", ".join(owned))
+            self._plan_kube_proxy(wanted, env)
         if env["initial_netns"] is False:
             for key in GLOBAL_KEYS:
                 if key in wanted:
@@ -449,6 +379,23 @@ class ConntrackSettings(object):
             self.created = self._directories_to_create()
         self._planned = True
         return self
+
+    def _plan_kube_proxy(self, wanted, env):
+        """kube-proxy writes its keys when it starts, and only raises them: say what survives a restart."""
+        owned = sorted(k for k in KUBE_PROXY_KEYS if k in wanted)
+        optional = sorted(k for k in KUBE_PROXY_OPTIONAL_KEYS if k in wanted)
+        if self.kube_proxy == "respect":
+            for key in owned:
+                self.skipped[key] = ("kube-proxy runs here and writes this key when it starts, raising it to its own "
+                                     "value (kube_proxy=respect): set it in kube-proxy's conntrack configuration")
+                del wanted[key]
+            if owned:
+                self.warnings.append("kube-proxy is running: left %s alone; set kube_proxy=override to manage "
+                                     "them anyway" % ", ".join(owned))
+            owned = []
+        for key in owned + optional:
+            current = self._read_runtime(key) if env["available"] else None
+            self.warnings.append(kube_proxy_outcome(key, wanted[key], current))
 
     def _load_record(self):
         """(record dict, its text) or (None, None); a record that exists but cannot be used stops the run."""
@@ -541,19 +488,17 @@ class ConntrackSettings(object):
         """{key: (value, source)}: what nf_conntrack gets when it loads without our files."""
         r = self._reader()
         persistent = reading.read_persistent(r, exclude=set(self.paths.values()))
-        meminfo = r.read("/proc/meminfo") or ""
-        m = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M)
+        mem_total_bytes = kernel.mem_total_bytes(r.read("/proc/meminfo"))
         hashsize = persistent["modprobe"].get("hashsize")
         hashsize_value = hashsize["value"] if hashsize and isinstance(hashsize["value"], int) else None
-        defaults = sizing.boot_defaults(self.environment.get("kernel_release"),
-                                        int(m.group(1)) * 1024 if m else 0, hashsize_value,
+        defaults = kernel.boot_defaults(self.environment.get("kernel_release"), mem_total_bytes or 0, hashsize_value,
                                         self.granularity * struct.calcsize("P"), struct.calcsize("P"))
         out = dict((k, (v, "kernel_default")) for k, v in defaults.items())
-        if not m:
-            for key in ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max"):
+        if mem_total_bytes is None:
+            for key in kernel.TABLE_SIZE_KEYS:
                 out.pop(key, None)  # these defaults scale with RAM
         if hashsize_value:
-            for key in ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max"):
+            for key in kernel.TABLE_SIZE_KEYS:
                 out[key] = (defaults[key], "file:" + hashsize["file"])
         for key, entry in persistent["sysctl"].items():
             if key in KEYS and isinstance(entry["value"], int) and not isinstance(entry["value"], bool):
@@ -577,11 +522,9 @@ class ConntrackSettings(object):
     def _check_memory(self):
         """A hash table bigger than half the RAM would fail (or wake the OOM killer) midway: refuse it now."""
         buckets = self.settings.get("nf_conntrack_buckets")
-        meminfo = _read(self._host("proc/meminfo")) or b""
-        m = re.search(br"^MemTotal:\s+(\d+) kB", meminfo, re.M)
-        if buckets is None or not m:
+        mem_total_bytes = kernel.mem_total_bytes(_read(self._host("proc/meminfo")))
+        if buckets is None or mem_total_bytes is None:
             return
-        mem_total_bytes = int(m.group(1)) * 1024
         table_bytes = buckets * struct.calcsize("P")
         if table_bytes > mem_total_bytes // 2:
             raise SettingsError("settings.nf_conntrack_buckets: %d needs a %d MiB hash table, more than half of "
@@ -743,11 +686,11 @@ class ConntrackSettings(object):
             text = self._reader().read_config(path)
             if text is None:
                 continue
-            theirs = parse_sysctl_file(text)
+            theirs = dict((kernel.conntrack_name(k), v) for k, v in parse_sysctl_file(text).items())
             for key in sorted(keys):
-                if SYSCTL_PREFIX + key in theirs:
+                if key in theirs:
                     self.warnings.append("%s%s is also set in %s, which sysctl applies after %s: its value (%s) "
-                                         "wins at boot" % (SYSCTL_PREFIX, key, path, ours, theirs[SYSCTL_PREFIX + key]))
+                                         "wins at boot" % (SYSCTL_PREFIX, key, path, ours, theirs[key]))
 
     # ------------------------------------------------------------- answers
     def _runtime_changes(self):
@@ -1045,6 +988,29 @@ class _Journal(object):
             except (IOError, OSError) as exc:
                 errors.append("%s: %s" % (what, exc.strerror or exc))
         return errors
+
+
+def kube_proxy_outcome(key, value, current, intended=None):
+    """One sentence: whether ``value`` for ``key`` survives a kube-proxy restart.
+
+    kube-proxy writes a key only when the value it finds is below its own (``intended``,
+    from its configuration; None when unknown), so a value at or above that survives and a
+    lower one is raised back (kernel.after_kube_proxy_restart).
+    """
+    since = kernel.KEYS[key].kube_proxy
+    who = "kube-proxy" if since == kernel.KUBE_PROXY_FIRST else "kube-proxy %d.%d and newer" % since
+    if not kernel.KEYS[key].kube_proxy_by_default:
+        who += ", when its conntrack configuration sets it,"
+    if intended is not None:
+        after = kernel.after_kube_proxy_restart(key, intended, value)
+        if after == value:
+            return "%s=%d survives kube-proxy restarts: %s only raises it, to %d" % (key, value, who, intended)
+        return "%s=%d does not survive a kube-proxy restart: %s raises it to %d" % (key, value, who, after)
+    if current is not None and value < current:
+        return ("%s lowered from %d to %d: %s raises it back to its own value (up to %d) when it restarts"
+                % (key, current, value, who, current))
+    return ("%s=%d survives kube-proxy restarts unless kube-proxy's own value is higher: %s only raises it"
+            % (key, value, who))
 
 
 def managed_path_problem(name, path):
