@@ -481,9 +481,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
 
-MAX_SAMPLE_SECONDS = 300
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -499,20 +496,12 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if p["table_limit"] is not None and p["table_limit"] < 1:
-        module.fail_json(msg="table_limit must be at least 1 (leave it unset for the whole table)")
-    if not 0 <= p["top_sources"] <= 1000:
-        module.fail_json(msg="top_sources must be between 0 and 1000")
-    if not 0 <= p["sample_seconds"] <= MAX_SAMPLE_SECONDS:
-        module.fail_json(msg="sample_seconds must be between 0 and %d" % MAX_SAMPLE_SECONDS)
-
-    def run_command(argv):
-        return module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
-
-    facts, warnings = reading.gather(
-        root="/", table=p["table"], table_limit=p["table_limit"], top_sources=p["top_sources"],
-        sample_seconds=p["sample_seconds"], run_command=run_command,
-        which=module.get_bin_path, kernel_log=p["gather_kernel_log"],
+    problem = reading.option_problem(p["table_limit"], p["top_sources"], p["sample_seconds"])
+    if problem:
+        module.fail_json(msg=problem)
+    facts, warnings = reading.gather_on_host(
+        module, table=p["table"], table_limit=p["table_limit"], top_sources=p["top_sources"],
+        sample_seconds=p["sample_seconds"], kernel_log=p["gather_kernel_log"],
         environment=p["gather_environment"], table_source=p["table_source"], record_file=p["record_file"])
     for message in warnings:
         module.warn(message)

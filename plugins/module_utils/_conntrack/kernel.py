@@ -49,9 +49,10 @@ KUBE_PROXY_FIRST = (1, 0)   # keys kube-proxy has written for as long as the col
 KUBE_PROXY_1_29 = (1, 29)   # conntrack.tcpBeLiberal, udpTimeout, udpStreamTimeout
 
 
-def _key(kind, unit, minimum, maximum, default, group, scope="netns", writable=True, kube_proxy=None,
-         by_default=False, safe_minimum=None):
-    return Key(kind, unit, minimum, maximum, default, group, scope, writable, kube_proxy, by_default, safe_minimum)
+def _key(kind, unit, minimum, maximum, default, group, **more):
+    """A Key; ``more``: scope (netns), writable (True), kube_proxy, by_default, safe_minimum (None, False, None)."""
+    return Key(kind, unit, minimum, maximum, default, group, more.get("scope", "netns"), more.get("writable", True),
+               more.get("kube_proxy"), more.get("by_default", False), more.get("safe_minimum"))
 
 
 def _bool(default):
@@ -64,12 +65,12 @@ def _timeout(default, safe_minimum=None, kube_proxy=None, by_default=False):
 
 
 KEYS = {
-    "nf_conntrack_max": _key("int", "entries", 0, INT_MAX, None, "table", "global",
+    "nf_conntrack_max": _key("int", "entries", 0, INT_MAX, None, "table", scope="global",
                              kube_proxy=KUBE_PROXY_FIRST, by_default=True),
     # kube-proxy writes the hashsize module parameter, to max / 4 (KUBE_PROXY_MAX_PER_BUCKET).
-    "nf_conntrack_buckets": _key("buckets", "buckets", 1, BUCKETS_MAX, None, "table", "global",
+    "nf_conntrack_buckets": _key("buckets", "buckets", 1, BUCKETS_MAX, None, "table", scope="global",
                                  kube_proxy=KUBE_PROXY_FIRST, by_default=True),
-    "nf_conntrack_expect_max": _key("int", "entries", 1, INT_MAX, None, "table", "global"),
+    "nf_conntrack_expect_max": _key("int", "entries", 1, INT_MAX, None, "table", scope="global"),
     "nf_conntrack_count": _key("int", "entries", 0, INT_MAX, None, "table", writable=False),
     "nf_conntrack_acct": _bool(0),
     "nf_conntrack_timestamp": _bool(0),

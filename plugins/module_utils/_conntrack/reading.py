@@ -892,6 +892,35 @@ def _guarded(r, what, fn, *args, **kwargs):
         return None
 
 
+MAX_SAMPLE_SECONDS = 300
+MAX_TOP_SOURCES = 1000
+
+
+def option_problem(table_limit=None, top_sources=10, sample_seconds=0):
+    """Why the reading options are refused (a message for fail_json), or None: the one rule for
+    the facts module and for recommend when it reads the host itself."""
+    if table_limit is not None and table_limit < 1:
+        return "table_limit must be at least 1 (leave it unset for the whole table)"
+    if not 0 <= top_sources <= MAX_TOP_SOURCES:
+        return "top_sources must be between 0 and %d" % MAX_TOP_SOURCES
+    if not 0 <= sample_seconds <= MAX_SAMPLE_SECONDS:
+        return "sample_seconds must be between 0 and %d" % MAX_SAMPLE_SECONDS
+    return None
+
+
+def gather_on_host(module, **options):
+    """gather() on the managed node through an AnsibleModule: commands run with its run_command
+    (LC_ALL=C, so that their output parses) and are found with its get_bin_path."""
+
+    def run_command(argv):
+        return module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
+
+    return gather(root="/", run_command=run_command, which=module.get_bin_path, **options)
+
+
+# The facts module's options (root, table walk, sample, sections) plus the seams unit tests
+# use (run_command, which, popen, sleep): all keyword arguments with defaults, so the count
+# is over the rule of 7 on purpose.
 def gather(root="/", table=False, table_limit=None, top_sources=10, sample_seconds=0,
            run_command=None, which=None, popen=None, kernel_log=True, environment=True,
            table_source="auto", sleep=time.sleep, record_file=RECORD_FILE):
