@@ -343,46 +343,13 @@ rolled_back:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import (
-    ApplyError, ConntrackSettings, SettingsError,
-    DEFAULT_MODPROBE_FILE, DEFAULT_MODULES_LOAD_FILE, DEFAULT_SYSCTL_FILE, DEFAULT_UDEV_RULE_FILE,
+    ApplyError, ConntrackSettings, SettingsError, argument_spec,
 )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            settings=dict(type="dict", default={}),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            runtime=dict(type="bool", default=True),
-            persist_sysctl=dict(type="bool", default=True),
-            sysctl_file=dict(type="path", default=DEFAULT_SYSCTL_FILE),
-            persist_modprobe=dict(type="bool", default=True),
-            modprobe_file=dict(type="path", default=DEFAULT_MODPROBE_FILE),
-            boot_fix=dict(type="str", default="auto", choices=["auto", "always", "never"]),
-            modules_load_file=dict(type="path", default=DEFAULT_MODULES_LOAD_FILE),
-            udev_rule_file=dict(type="path", default=DEFAULT_UDEV_RULE_FILE),
-            kube_proxy=dict(type="str", default="respect", choices=["respect", "override"]),
-            strict=dict(type="bool", default=False),
-            backup=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-            lock_timeout=dict(type="float", default=60.0),
-            restore=dict(type="dict"),
-            record_file=dict(type="path"),
-            record_pressure_entries=dict(type="int"),
-            root=dict(type="path", default="/"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    backend = ConntrackSettings(
-        p["settings"], root=p["root"], state=p["state"], runtime=p["runtime"],
-        persist_sysctl=p["persist_sysctl"], sysctl_file=p["sysctl_file"],
-        persist_modprobe=p["persist_modprobe"], modprobe_file=p["modprobe_file"],
-        boot_fix=p["boot_fix"], modules_load_file=p["modules_load_file"], udev_rule_file=p["udev_rule_file"],
-        kube_proxy=p["kube_proxy"], strict=p["strict"], backup=p["backup"], force=p["force"],
-        lock_timeout=p["lock_timeout"], restore=p["restore"],
-        record_file=p["record_file"], record_pressure_entries=p["record_pressure_entries"],
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    backend = ConntrackSettings.from_params(module.params)
     try:
         changed = backend.run(check_mode=module.check_mode)
     except SettingsError as exc:

@@ -15,6 +15,7 @@ __metaclass__ = type
 import math
 import re
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import errors
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
 # The kernel's own figures and rules live in kernel.py; these names stay for callers of sizing.
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.kernel import (  # noqa: F401 pylint: disable=unused-import
@@ -119,7 +120,7 @@ HEADROOM_MAX = 100.0
 CHAIN_DEPTH_MAX = 64.0
 
 
-class SizingError(ValueError):
+class SizingError(errors.ConntrackError, ValueError):
     """Bad input for the sizing model; the message says which and why.
 
     ``option`` is the input's name and ``value`` what was given, so that callers (the
@@ -127,7 +128,7 @@ class SizingError(ValueError):
     """
 
     def __init__(self, message, option=None, value=None):
-        ValueError.__init__(self, message)
+        errors.ConntrackError.__init__(self, message)
         self.option = option
         self.value = value
 

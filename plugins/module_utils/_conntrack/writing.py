@@ -25,7 +25,7 @@ import stat
 import struct
 import time
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, kernel, reading
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import errors, files, kernel, reading
 
 NETFILTER_DIR = "proc/sys/net/netfilter"
 HASHSIZE_PARAM = "sys/module/nf_conntrack/parameters/hashsize"
@@ -68,7 +68,7 @@ KUBE_PROXY_KEYS = kernel.kube_proxy_keys(by_default_only=True)
 KUBE_PROXY_OPTIONAL_KEYS = tuple(k for k in kernel.kube_proxy_keys() if k not in KUBE_PROXY_KEYS)
 
 
-class SettingsError(Exception):
+class SettingsError(errors.ConntrackError):
     """Bad input, found before anything was touched."""
 
     def __init__(self, detail):
@@ -76,7 +76,7 @@ class SettingsError(Exception):
         super(SettingsError, self).__init__("nothing was changed: " + detail)
 
 
-class ApplyError(Exception):
+class ApplyError(errors.ConntrackError):
     """A write failed; ``result`` says what was rolled back."""
 
     def __init__(self, msg, result):
@@ -168,6 +168,37 @@ def _read_int(path):
         return None
 
 
+def argument_spec():
+    """The settings module's options: their one list of names, types and defaults."""
+    return dict(
+        settings=dict(type="dict", default={}),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        runtime=dict(type="bool", default=True),
+        persist_sysctl=dict(type="bool", default=True),
+        sysctl_file=dict(type="path", default=DEFAULT_SYSCTL_FILE),
+        persist_modprobe=dict(type="bool", default=True),
+        modprobe_file=dict(type="path", default=DEFAULT_MODPROBE_FILE),
+        boot_fix=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+        modules_load_file=dict(type="path", default=DEFAULT_MODULES_LOAD_FILE),
+        udev_rule_file=dict(type="path", default=DEFAULT_UDEV_RULE_FILE),
+        kube_proxy=dict(type="str", default="respect", choices=["respect", "override"]),
+        strict=dict(type="bool", default=False),
+        backup=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
+        lock_timeout=dict(type="float", default=60.0),
+        restore=dict(type="dict"),
+        record_file=dict(type="path"),
+        record_pressure_entries=dict(type="int"),
+        root=dict(type="path", default="/"),
+    )
+
+
+# The backend's options and their defaults, from the spec; settings and root are its arguments.
+OPTION_DEFAULTS = dict((name, spec.get("default")) for name, spec in argument_spec().items()
+                       if name not in ("settings", "root"))
+TEST_SEAMS = ("backup_func", "granularity", "now")
+
+
 class ConntrackSettings(object):
     """Desired nf_conntrack state on one host, the community.crypto backend way.
 
@@ -176,31 +207,35 @@ class ConntrackSettings(object):
     file, record, backup and directory this run touched.
     """
 
-    def __init__(self, settings, root="/", state="present", runtime=True,
-                 persist_sysctl=True, sysctl_file=DEFAULT_SYSCTL_FILE,
-                 persist_modprobe=True, modprobe_file=DEFAULT_MODPROBE_FILE,
-                 boot_fix="auto", modules_load_file=DEFAULT_MODULES_LOAD_FILE,
-                 udev_rule_file=DEFAULT_UDEV_RULE_FILE,
-                 kube_proxy="respect", strict=False, backup=False, backup_func=None,
-                 granularity=None, record_file=None, record_pressure_entries=None, now=None,
-                 force=False, lock_timeout=60.0, restore=None):
+    def __init__(self, settings, root="/", **options):
+        """``options``: the module's (argument_spec(), defaults from there) and the seams unit
+        tests use: ``backup_func`` (makes a backup, returns its path), ``granularity`` (the
+        bucket rounding) and ``now`` (the record's clock)."""
+        unknown = sorted(set(options) - set(OPTION_DEFAULTS) - set(TEST_SEAMS))
+        if unknown:
+            raise TypeError("ConntrackSettings: unknown options %s" % ", ".join(unknown))
+        opts = dict(OPTION_DEFAULTS)
+        opts.update(options)
         self.root = root or "/"
-        self.state = state
-        self.runtime_enabled = runtime
-        self.persist_sysctl = persist_sysctl
-        self.persist_modprobe = persist_modprobe
-        self.boot_fix = boot_fix
-        self.paths = {"sysctl": sysctl_file, "modprobe": modprobe_file,
-                      "modules_load": modules_load_file, "udev_rule": udev_rule_file}
-        self.kube_proxy = kube_proxy
-        self.strict = strict
-        self.backup = backup
-        self.backup_func = backup_func or self._backup_copy
-        self.granularity = granularity or bucket_granularity()
+        self.state = opts["state"]
+        self.runtime_enabled = opts["runtime"]
+        self.persist_sysctl = opts["persist_sysctl"]
+        self.persist_modprobe = opts["persist_modprobe"]
+        self.boot_fix = opts["boot_fix"]
+        self.paths = dict((name, opts[name + "_file"]) for name in MANAGED_DIRS)
+        self.kube_proxy = opts["kube_proxy"]
+        self.strict = opts["strict"]
+        self.backup = opts["backup"]
+        self.backup_func = opts.get("backup_func") or self._backup_copy
+        self.granularity = opts.get("granularity") or bucket_granularity()
         self.raw_settings = settings if settings is not None else {}
-        self.force = force
-        self.lock_timeout = lock_timeout
-        self.restore = restore
+        self.force = opts["force"]
+        self.lock_timeout = opts["lock_timeout"]
+        self.restore = opts["restore"]
+        # The tuning record (CONTRIBUTING.md) kept in the same call, so rollback needs no extra round trips.
+        self.record_file = opts["record_file"]
+        self.record_pressure_entries = opts["record_pressure_entries"]
+        self.now = opts.get("now") or (lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.settings = None
         self.warnings = []
         self.notes = []
@@ -211,10 +246,6 @@ class ConntrackSettings(object):
         self._missing = set()
         self.wanted = {}
         self._planned = False
-        # The tuning record (CONTRIBUTING.md) kept in the same call, so rollback needs no extra round trips.
-        self.record_file = record_file
-        self.record_pressure_entries = record_pressure_entries
-        self.now = now or (lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.record = None     # like a files entry, plus "data" (the record dict or None)
         self.requested = {}    # validated settings before bucket rounding: the record's "applied"
         self.from_record = False   # state=absent restoring the record's originals
@@ -222,6 +253,12 @@ class ConntrackSettings(object):
         self.created = []      # directories this run creates (host paths)
         self.mismatches = {}
         self._tree_reader = None
+
+    @classmethod
+    def from_params(cls, params):
+        """The backend for a module's params (validated against argument_spec())."""
+        options = dict((name, params[name]) for name in OPTION_DEFAULTS if name in params)
+        return cls(params.get("settings"), root=params.get("root") or "/", **options)
 
     # ---------------------------------------------------------------- paths
     def _host(self, path):
