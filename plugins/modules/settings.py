@@ -342,14 +342,30 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import (
     ApplyError, ConntrackSettings, SettingsError, argument_spec,
 )
 
 
+def _selinux_labeller(module):
+    """The SELinux half of AnsibleModule.atomic_move for our own atomic writes: a new file gets
+    the default context of its final path (on EL hosts, system_conf_t in /etc/sysctl.d)."""
+    if not module.selinux_enabled():
+        return None
+    from ansible.module_utils.compat import selinux
+
+    def label(temp_path, final_path):
+        context = module.selinux_default_context(final_path)
+        if None not in context:
+            selinux.lsetfilecon(temp_path, ":".join(context))  # OSError on failure: the run rolls back
+    return label
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     backend = ConntrackSettings.from_params(module.params)
+    files.set_labeller(_selinux_labeller(module))
     try:
         changed = backend.run(check_mode=module.check_mode)
     except SettingsError as exc:

@@ -18,7 +18,11 @@ def ansible_env(extra=None):
     env.setdefault("ANSIBLE_NOCOLOR", "1")
     env.setdefault("ANSIBLE_RETRY_FILES_ENABLED", "False")
     env.setdefault("ANSIBLE_DEPRECATION_WARNINGS", "False")
-    env.update(extra or {})
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)  # None unsets: a guest's inventory names its own python
+        else:
+            env[key] = value
     return env
 
 
@@ -26,13 +30,17 @@ def _bin(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def run_module(module, args=None, netns=None, check=False, diff=False, env=None, etc=None, timeout=None):
-    """Run one module against localhost with ``ansible -m``; returns its result dict.
-    ``etc``: a support.etc.EtcOverlay, so that the real /etc is never written."""
+def run_module(module, args=None, netns=None, check=False, diff=False, env=None, etc=None, timeout=None,
+               target=("localhost", "localhost,")):
+    """Run one module with ``ansible -m``, on localhost unless ``target`` is (host, inventory);
+    returns its result dict. ``etc``: a support.etc.EtcOverlay, so that the real /etc is never written."""
     if "." not in module:
         module = "netfilter.conntrack." + module
     with tempfile.TemporaryDirectory() as tree:
-        cmd = [_bin("ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", module, "-t", tree]
+        host, inventory = target
+        cmd = [_bin("ansible"), host, "-i", inventory, "-m", module, "-t", tree]
+        if inventory == "localhost,":
+            cmd += ["-c", "local"]
         if args:
             # An empty JSON object would reach the module as a raw parameter.
             cmd += ["-a", json.dumps(args)]
@@ -45,7 +53,7 @@ def run_module(module, args=None, netns=None, check=False, diff=False, env=None,
         if netns is not None:
             cmd = netns.argv(cmd)
         proc = run(cmd, check=False, env=ansible_env(env), timeout=timeout)
-        path = os.path.join(tree, "localhost")
+        path = os.path.join(tree, host)
         if not os.path.exists(path):
             raise RuntimeError("no result from %s: %s\n%s" % (module, proc.stdout, proc.stderr))
         with open(path) as f:

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -26,13 +25,13 @@ def _bin(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
+# The inventory names the guest's python; a controller-side interpreter must not win.
+VM_ENV = {"ANSIBLE_PYTHON_INTERPRETER": None, "ANSIBLE_PIPELINING": "True"}
+
+
 def _env():
-    env = dict(os.environ)
-    # The inventory names the guest's python; a controller-side interpreter must not win.
-    env.pop("ANSIBLE_PYTHON_INTERPRETER", None)
-    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_DEPRECATION_WARNINGS="False",
-               ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_PIPELINING="True")
-    return env
+    from support.ansible import ansible_env
+    return ansible_env(VM_ENV)
 
 
 class Guest:
@@ -74,20 +73,8 @@ class Guest:
 
     def module(self, name, args=None):
         """One module call through ``ansible -m``; returns the result dict."""
-        with tempfile.TemporaryDirectory() as tree:
-            cmd = [_bin("ansible"), self.host, "-i", self.inventory, "-m", "netfilter.conntrack." + name, "-t", tree]
-            if args:
-                cmd += ["-a", json.dumps(args)]
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                                  env=_env(), timeout=COMMAND_TIMEOUT, check=False)
-            path = os.path.join(tree, self.host)
-            if not os.path.exists(path):
-                raise AssertionError("no result from %s: %s\n%s" % (name, proc.stdout, proc.stderr))
-            with open(path) as f:
-                result = json.load(f)
-        result.setdefault("failed", proc.returncode != 0)
-        result["_stdout"] = proc.stdout
-        return result
+        from support.ansible import run_module
+        return run_module(name, args, env=VM_ENV, timeout=COMMAND_TIMEOUT, target=(self.host, self.inventory))
 
     def facts(self):
         result = self.module("facts", {"gather_kernel_log": False})

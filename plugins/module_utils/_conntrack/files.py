@@ -24,6 +24,18 @@ import time
 # Far above any record or drop-in we write (a few KiB); below what could hurt a host.
 MAX_MANAGED_BYTES = 1 << 20
 
+# Set by a module (set_labeller) to give each new file the security context its final path
+# should have, before it becomes visible. This backend imports nothing from Ansible, so the
+# SELinux knowledge (AnsibleModule.selinux_default_context) comes in from the module.
+_labeller = None
+
+
+def set_labeller(labeller):
+    """labeller(temp_path, final_path) or None; raises OSError when it cannot label."""
+    global _labeller
+    _labeller = labeller
+
+
 _KINDS = ((stat.S_ISLNK, "a symlink"), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
@@ -111,7 +123,11 @@ def missing_directories(directory):
 
 def write_atomic(path, data, mode=0o644):
     """Temp file in the same directory, fsync, rename: readers see the old or the new file,
-    never half. Returns the directories it created (outermost first), for an undo."""
+    never half. Returns the directories it created (outermost first), for an undo.
+
+    Not AnsibleModule.atomic_move: that one may fall back to a non-atomic copy, does not fsync
+    the file or the directory, and would need a module object in this backend. Its SELinux part
+    (the default context of the final path) is reused through set_labeller()."""
     directory = os.path.dirname(path)
     created = missing_directories(directory)
     for each in created:
@@ -126,6 +142,8 @@ def write_atomic(path, data, mode=0o644):
             if os.geteuid() == 0:
                 os.fchown(f.fileno(), 0, 0)
             os.fsync(f.fileno())
+        if _labeller is not None:
+            _labeller(tmp, path)
         os.rename(tmp, path)
         tmp = None
         fsync_directory(directory)

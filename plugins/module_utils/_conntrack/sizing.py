@@ -170,7 +170,10 @@ def _fmt(num):
 
 
 def parse_size(value, name="size", maximum=MEM_TOTAL_MAX):
-    """Bytes from 123, "512MiB", "2G", "16GiB" (K/M/G/T are binary, like ansible's human_to_bytes)."""
+    """Bytes from 123, "512MiB", "2G", "16GiB" (K/M/G/T are binary, like ansible's human_to_bytes).
+
+    Not human_to_bytes itself: it refuses the IEC spellings (512MiB, 16GiB) that our docs and the
+    kernel use, and sizing stays free of Ansible imports so the filters and property tests share it."""
     if isinstance(value, bool):
         raise SizingError("%s must be a size such as 2GiB, got %r" % (name, value), name, value)
     if isinstance(value, (int, float)):
@@ -239,7 +242,8 @@ def _percent(fraction):
 
 
 def human_bytes(num):
-    """1.5 GiB style, binary units, one decimal."""
+    """1.5 GiB style, binary units, one decimal. Not bytes_to_human, which labels the same
+    binary figures "MB" and would disagree with /proc/slabinfo-based docs."""
     if num is None:
         return None
     value = float(num)

@@ -461,3 +461,36 @@ def test_boot_fix_never_on_a_loadable_module_warns_about_the_late_load(tmp_path)
     assert any("boot_fix=never on a loadable nf_conntrack" in w and "8 x hashsize" in w for w in b.warnings)
     _changed, b = run(root, {"nf_conntrack_udp_timeout": 15}, check_mode=True)
     assert not any("boot_fix=never" in w for w in b.warnings)
+
+
+# SELinux (EL hosts): every file we write, the undo's rewrites included, is labelled with its
+# final path's default context before the rename makes it visible.
+def test_each_new_file_is_labelled_before_it_becomes_visible(tmp_path, monkeypatch):
+    root = make_host(tmp_path)
+    seen = []
+
+    def label(temp_path, final_path):
+        assert os.path.exists(temp_path) and os.path.dirname(temp_path) == os.path.dirname(final_path)
+        seen.append(final_path)
+
+    monkeypatch.setattr(files, "_labeller", None)
+    files.set_labeller(label)
+    run(root, {"nf_conntrack_udp_timeout": 20}, record_file=RECORD)
+    assert sorted(os.path.relpath(p, str(root)) for p in seen) == sorted(
+        [DROPIN.lstrip("/"), RECORD.lstrip("/")])
+
+
+def test_a_file_that_cannot_be_labelled_rolls_the_run_back(tmp_path, monkeypatch):
+    root = make_host(tmp_path)
+    run(root, {"nf_conntrack_udp_timeout": 20}, record_file=RECORD)
+    before = tree(root)
+
+    def refuse(temp_path, final_path):
+        if final_path.endswith(".conf"):
+            raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(files, "_labeller", None)
+    files.set_labeller(refuse)
+    with pytest.raises(ApplyError, match="Permission denied.*as it was before this run"):
+        run(root, {"nf_conntrack_udp_timeout": 15}, record_file=RECORD)
+    assert tree(root) == before
