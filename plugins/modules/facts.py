@@ -481,6 +481,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
 
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(

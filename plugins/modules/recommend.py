@@ -315,6 +315,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
 
+
 def main():
     ext = dict((k, dict(type="bool")) for k in ("nat", "acct", "timestamp", "events", "labels", "helper"))
     module = AnsibleModule(
