@@ -880,7 +880,7 @@ class SizingModel(object):
         if self.planning:
             return
         if _get(self.facts, "environment", "kube_proxy_running") and self.inputs["profile"] != "kubernetes_node":
-            self.warnings.append("kube-proxy is running: it raises max and sets timeouts on start; profile"
+            self.warnings.append("kube-proxy is running: on start it raises max and its timeouts to its own values; profile"
                                  " kubernetes_node matches what it does")
         if self.facts.get("host_settable") is False:
             self.warnings.append("nf_conntrack_max, buckets and expect_max are global and read-only here"
