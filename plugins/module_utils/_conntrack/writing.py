@@ -790,127 +790,17 @@ class ConntrackSettings(object):
 
     def preflight(self):
         """Refuse up front what would fail midway (a read-only or full /etc, an unwritable key): nothing changes."""
-        problems = []
-        needed, inodes = {}, {}
-        for info in self._changed_files():
-            directory = os.path.dirname(info["full"])
-            while not os.path.isdir(directory):
-                directory = os.path.dirname(directory)
-            if _read_only_mount(directory):
-                problems.append("%s: %s is on a read-only file system" % (info["path"], directory))
-            elif not os.access(directory, os.W_OK):
-                problems.append("%s: no permission to write in %s" % (info["path"], directory))
-            elif info["after"] is not None:
-                size = len(info["after"].encode("utf-8"))
-                if self.backup and info["before"] is not None:
-                    size += len(info["before"].encode("utf-8"))
-                needed[directory] = needed.get(directory, 0) + size
-                # The temporary file, a backup, and each directory still to be made.
-                inodes[directory] = (inodes.get(directory, 0) + 1 + (1 if self.backup and info["before"] else 0)
-                                     + len(files.missing_directories(os.path.dirname(info["full"]))))
-        for directory, size in sorted(needed.items()):
-            free_bytes, free_inodes = _free_space(directory)
-            # A new file takes at least one block, and the old one is freed only after the rename.
-            if free_bytes is not None and free_bytes < size + 8192:
-                problems.append("%s has %d bytes free, the new files need about %d"
-                                % (directory, free_bytes, size + 8192))
-            elif free_inodes is not None and free_inodes < inodes[directory]:
-                problems.append("%s has %d free inodes, the new files need %d"
-                                % (directory, free_inodes, inodes[directory]))
-        for key in sorted(self._runtime_changes()):
-            if not os.access(self._write_path(key), os.W_OK):
-                problems.append("%s: not writable here" % key)
-        if problems:
-            raise ApplyError("nothing was changed: " + "; ".join(problems),
-                             {"rolled_back": [], "rollback_errors": [], "failed_key": None})
+        ApplyTransaction(self).preflight()
 
     def _backup_copy(self, full):
         dest = "%s.%d.%s~" % (full, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
         return files.copy_regular(full, dest)
 
     def apply(self):
-        """Preflight, then the record, runtime (ordered) and files under one journal: any failure
-        (a full disk, an immutable file, a failing backup, a value that does not read back when
-        restoring) puts back everything this run wrote and raises ApplyError."""
+        """Carry out the plan as one transaction (ApplyTransaction): written, or all put back."""
         if not self._planned:
             self.plan()
-        self.preflight()
-        journal = _Journal(self)
-        step = "writing the tuning record"
-        failed_key = None
-        try:
-            # The record goes first, so that the originals are on disk before anything changes.
-            self._write_record(journal)
-            changes = self._runtime_changes()
-            befores = dict((k, v["before"]) for k, v in changes.items())
-            for key in self._write_order(dict((k, v["after"]) for k, v in changes.items()), befores):
-                step, failed_key = "writing %s=%d" % (key, changes[key]["after"]), key
-                journal.runtime(key, befores[key])
-                self._write_runtime(key, changes[key]["after"])
-                journal.did(key)
-            step, failed_key = "reading the values back", None
-            self._read_back(changes)
-            for info in self._changed_files():
-                if info is self.record:
-                    continue
-                step = "writing %s" % info["path"]
-                self._apply_file(info, journal)
-            step = "removing empty directories"
-            for directory in self._removable_directories():
-                full = self._host(directory)
-                os.rmdir(full)
-                journal.removed_directory(full)
-        except Exception as exc:  # whatever went wrong, the host goes back to how it was found
-            errors = journal.undo()
-            reason = getattr(exc, "strerror", None) or str(exc)
-            if not journal.done and not errors:
-                msg = "nothing was changed: %s failed (%s)" % (step, reason)
-            else:
-                msg = "%s failed (%s); " % (step, reason)
-                msg += ("rolled back %s" % ", ".join(journal.done)) if journal.done else "nothing had been changed"
-                if errors:
-                    msg += "; ROLLBACK FAILED for %s" % "; ".join(errors)
-                else:
-                    msg += ": the host is as it was before this run"
-            raise ApplyError(msg, {"rolled_back": list(journal.done), "rollback_errors": errors,
-                                   "failed_key": failed_key})
-
-    def _read_back(self, changes):
-        for key in sorted(changes):
-            actual = self._read_runtime(key)
-            if actual != changes[key]["after"]:
-                if self.from_record or self.restore is not None:
-                    raise ApplyError("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]), {})
-                self.warnings.append("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]))
-                self.runtime[key]["after"] = actual
-                self.mismatches[key] = {"desired": changes[key]["after"], "actual": actual}
-
-    def _apply_file(self, info, journal):
-        full = info["full"]
-        old = files.read_regular(full)
-        if self.backup and old is not None:
-            dest = self.backup_func(full)
-            journal.created_file(dest)
-            info["backup"] = dest
-        self._replace(info["path"], full, old, info["after"], journal)
-
-    @staticmethod
-    def _replace(path, full, old, content, journal):
-        # Journaled before the attempt, parents first, so that the undo runs innermost first.
-        journal.directories(files.missing_directories(os.path.dirname(full)) if content is not None else [])
-        journal.file(path, full, old)
-        if content is None:
-            os.unlink(full)
-            files.fsync_directory(os.path.dirname(full))
-        else:
-            write_atomic(full, content.encode("utf-8"))
-        journal.did(path)
-
-    def _write_record(self, journal):
-        if not self.record or not self.record["changed"]:
-            return
-        full = self.record["full"]
-        self._replace(self.record["path"], full, files.read_regular(full), self.record["after"], journal)
+        ApplyTransaction(self).apply()
 
     # -------------------------------------------------------------- report
     def undo(self):
@@ -969,6 +859,134 @@ class ConntrackSettings(object):
                           "after_header": info["path"] if info["after"] is not None else "%s (absent)" % info["path"],
                           "before": info["before"] or "", "after": info["after"] or ""})
         return diffs
+
+
+class ApplyTransaction(object):
+    """The writing half of a run: it carries out a finished plan (the backend's runtime, files,
+    record and directories) and changes nothing the plan did not name. Every step is journaled
+    before it is tried, so any failure puts the host back as it was found."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def preflight(self):
+        """Refuse up front what would fail midway (a read-only or full /etc, an unwritable key): nothing changes."""
+        problems = []
+        needed, inodes = {}, {}
+        for info in self.backend._changed_files():
+            directory = os.path.dirname(info["full"])
+            while not os.path.isdir(directory):
+                directory = os.path.dirname(directory)
+            if _read_only_mount(directory):
+                problems.append("%s: %s is on a read-only file system" % (info["path"], directory))
+            elif not os.access(directory, os.W_OK):
+                problems.append("%s: no permission to write in %s" % (info["path"], directory))
+            elif info["after"] is not None:
+                size = len(info["after"].encode("utf-8"))
+                if self.backend.backup and info["before"] is not None:
+                    size += len(info["before"].encode("utf-8"))
+                needed[directory] = needed.get(directory, 0) + size
+                # The temporary file, a backup, and each directory still to be made.
+                inodes[directory] = (inodes.get(directory, 0) + 1 + (1 if self.backend.backup and info["before"] else 0)
+                                     + len(files.missing_directories(os.path.dirname(info["full"]))))
+        for directory, size in sorted(needed.items()):
+            free_bytes, free_inodes = _free_space(directory)
+            # A new file takes at least one block, and the old one is freed only after the rename.
+            if free_bytes is not None and free_bytes < size + 8192:
+                problems.append("%s has %d bytes free, the new files need about %d"
+                                % (directory, free_bytes, size + 8192))
+            elif free_inodes is not None and free_inodes < inodes[directory]:
+                problems.append("%s has %d free inodes, the new files need %d"
+                                % (directory, free_inodes, inodes[directory]))
+        for key in sorted(self.backend._runtime_changes()):
+            if not os.access(self.backend._write_path(key), os.W_OK):
+                problems.append("%s: not writable here" % key)
+        if problems:
+            raise ApplyError("nothing was changed: " + "; ".join(problems),
+                             {"rolled_back": [], "rollback_errors": [], "failed_key": None})
+
+    def apply(self):
+        """Preflight, then the record, runtime (ordered) and files under one journal: any failure
+        (a full disk, an immutable file, a failing backup, a value that does not read back when
+        restoring) puts back everything this run wrote and raises ApplyError."""
+        self.preflight()
+        journal = _Journal(self.backend)
+        step = "writing the tuning record"
+        failed_key = None
+        try:
+            # The record goes first, so that the originals are on disk before anything changes.
+            self._write_record(journal)
+            changes = self.backend._runtime_changes()
+            befores = dict((k, v["before"]) for k, v in changes.items())
+            for key in self.backend._write_order(dict((k, v["after"]) for k, v in changes.items()), befores):
+                step, failed_key = "writing %s=%d" % (key, changes[key]["after"]), key
+                journal.runtime(key, befores[key])
+                self.backend._write_runtime(key, changes[key]["after"])
+                journal.did(key)
+            step, failed_key = "reading the values back", None
+            self._read_back(changes)
+            for info in self.backend._changed_files():
+                if info is self.backend.record:
+                    continue
+                step = "writing %s" % info["path"]
+                self._apply_file(info, journal)
+            step = "removing empty directories"
+            for directory in self.backend._removable_directories():
+                full = self.backend._host(directory)
+                os.rmdir(full)
+                journal.removed_directory(full)
+        except Exception as exc:  # whatever went wrong, the host goes back to how it was found
+            errors = journal.undo()
+            reason = getattr(exc, "strerror", None) or str(exc)
+            if not journal.done and not errors:
+                msg = "nothing was changed: %s failed (%s)" % (step, reason)
+            else:
+                msg = "%s failed (%s); " % (step, reason)
+                msg += ("rolled back %s" % ", ".join(journal.done)) if journal.done else "nothing had been changed"
+                if errors:
+                    msg += "; ROLLBACK FAILED for %s" % "; ".join(errors)
+                else:
+                    msg += ": the host is as it was before this run"
+            raise ApplyError(msg, {"rolled_back": list(journal.done), "rollback_errors": errors,
+                                   "failed_key": failed_key})
+
+    def _read_back(self, changes):
+        for key in sorted(changes):
+            actual = self.backend._read_runtime(key)
+            if actual != changes[key]["after"]:
+                if self.backend.from_record or self.backend.restore is not None:
+                    raise ApplyError("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]), {})
+                self.backend.warnings.append("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]))
+                self.backend.runtime[key]["after"] = actual
+                self.backend.mismatches[key] = {"desired": changes[key]["after"], "actual": actual}
+
+    def _apply_file(self, info, journal):
+        full = info["full"]
+        old = files.read_regular(full)
+        if self.backend.backup and old is not None:
+            dest = self.backend.backup_func(full)
+            journal.created_file(dest)
+            info["backup"] = dest
+        self._replace(info["path"], full, old, info["after"], journal)
+
+    @staticmethod
+    def _replace(path, full, old, content, journal):
+        # Journaled before the attempt, parents first, so that the undo runs innermost first.
+        journal.directories(files.missing_directories(os.path.dirname(full)) if content is not None else [])
+        journal.file(path, full, old)
+        if content is None:
+            os.unlink(full)
+            files.fsync_directory(os.path.dirname(full))
+        else:
+            write_atomic(full, content.encode("utf-8"))
+        journal.did(path)
+
+    def _write_record(self, journal):
+        if not self.backend.record or not self.backend.record["changed"]:
+            return
+        full = self.backend.record["full"]
+        self._replace(self.backend.record["path"], full, files.read_regular(full), self.backend.record["after"], journal)
+
 
 
 class _Journal(object):
