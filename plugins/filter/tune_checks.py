@@ -9,11 +9,12 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
+
 # Global in the kernel: read-only outside the initial network namespace.
-GLOBAL_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max")
-# kube-proxy writes these itself (its conntrack options).
-KUBE_PROXY_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets",
-                   "nf_conntrack_tcp_timeout_established", "nf_conntrack_tcp_timeout_close_wait")
+GLOBAL_KEYS = kernel.GLOBAL_KEYS
+# kube-proxy writes these itself with its default configuration (the settings module skips them).
+KUBE_PROXY_KEYS = kernel.kube_proxy_keys(by_default_only=True)
 # Signs of a full table: packets dropped, entries evicted early, clashes lost.
 HEALTH_RATES = ("drop", "early_drop", "insert_failed")
 
@@ -30,11 +31,7 @@ def bucket_granularity(facts):
     memory = (facts or {}).get("memory") or {}
     page = memory.get("page_size_bytes") or 4096
     head = memory.get("bucket_size_bytes") or 8
-    return max(1, int(page) // int(head))
-
-
-def _round_up(value, granularity):
-    return -(-value // granularity) * granularity
+    return kernel.bucket_granularity(page, head)
 
 
 def settings_mismatches(desired, facts, skipped=None, kube_proxy="respect"):
@@ -60,7 +57,7 @@ def settings_mismatches(desired, facts, skipped=None, kube_proxy="respect"):
             continue
         want = _int(desired[key], key)
         if key == "nf_conntrack_buckets":
-            want = _round_up(want, granularity)
+            want = kernel.round_buckets(want, granularity)
         have = runtime.get(key)
         if have is None or int(have) != want:
             mismatches[key] = {"desired": want, "runtime": have}

@@ -557,8 +557,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import namespaces
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
 
-MAX_SAMPLE_SECONDS = 300
-
 
 def main():
     module = AnsibleModule(
@@ -577,25 +575,16 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if p["table_limit"] is not None and p["table_limit"] < 1:
-        module.fail_json(msg="table_limit must be at least 1 (leave it unset for the whole table)")
-    if not 0 <= p["top_sources"] <= 1000:
-        module.fail_json(msg="top_sources must be between 0 and 1000")
-    if not 0 <= p["sample_seconds"] <= MAX_SAMPLE_SECONDS:
-        module.fail_json(msg="sample_seconds must be between 0 and %d" % MAX_SAMPLE_SECONDS)
-
-    def run_command(argv):
-        return module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
-
-    facts, warnings = reading.gather(
-        root="/", table=p["table"], table_limit=p["table_limit"], top_sources=p["top_sources"],
-        sample_seconds=p["sample_seconds"], run_command=run_command,
-        which=module.get_bin_path, kernel_log=p["gather_kernel_log"],
+    problem = reading.option_problem(p["table_limit"], p["top_sources"], p["sample_seconds"])
+    if problem:
+        module.fail_json(msg=problem)
+    facts, warnings = reading.gather_on_host(
+        module, table=p["table"], table_limit=p["table_limit"], top_sources=p["top_sources"],
+        sample_seconds=p["sample_seconds"], kernel_log=p["gather_kernel_log"],
         environment=p["gather_environment"], table_source=p["table_source"], record_file=p["record_file"])
     # issue 12 (namespaces.py): every namespace when asked; the datapath and kube-proxy's settings.
     options = dict((k, p[k]) for k in ("namespaces", "namespaces_table", "table_limit", "top_sources"))
-    namespaces.extend_facts(facts, dict(options, environment=p["gather_environment"]), run_command=run_command,
-                            which=module.get_bin_path)
+    namespaces.extend_facts(facts, dict(options, environment=p["gather_environment"]), **reading.host_commands(module))
     for message in warnings:
         module.warn(message)
     module.exit_json(changed=False, conntrack=facts, ansible_facts={"conntrack": facts})

@@ -345,11 +345,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, kubeproxy, namespaces
 
-INPUTS = ("profile", "peak_entries", "tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second",
-          "udp_duration_seconds", "udp_stream_share", "other_new_per_second", "headroom", "memory_budget",
-          "target_chain_depth", "timeouts", "mem_total_bytes", "entry_bytes", "cpu_count", "namespaces",
-          "extensions", "pressure_since_boot", "force")
-
 
 def main():
     ext = dict((k, dict(type="bool")) for k in ("nat", "acct", "timestamp", "events", "labels", "helper"))
@@ -383,7 +378,7 @@ def main():
         mutually_exclusive=[("facts", "planning")],
         supports_check_mode=True,
     )
-    inputs = dict((k, module.params[k]) for k in INPUTS)
+    inputs = dict((k, module.params[k]) for k in sizing.INPUTS if k in module.params)
     try:
         if module.params["planning"]:
             facts = None
@@ -392,19 +387,14 @@ def main():
             if facts is None:
                 module.fail_json(msg="facts is empty: pass ansible_facts.conntrack, or planning=true")
         else:
-            if module.params["table_limit"] is not None and module.params["table_limit"] < 1:
-                module.fail_json(msg="table_limit must be at least 1 (leave it unset for the whole table)")
-            if not 0 <= module.params["sample_seconds"] <= 300:
-                module.fail_json(msg="sample_seconds must be between 0 and 300")
-
-            def run_command(argv):
-                return module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
-
-            facts, read_warnings = reading.gather(
-                root="/", table=module.params["table"], table_limit=module.params["table_limit"],
-                sample_seconds=module.params["sample_seconds"], run_command=run_command,
-                which=module.get_bin_path)
-            namespaces.extend_facts(facts, run_command=run_command, which=module.get_bin_path)  # issue 12
+            # No facts given: read the host here, through the facts module's reader and its rules.
+            problem = reading.option_problem(module.params["table_limit"], sample_seconds=module.params["sample_seconds"])
+            if problem:
+                module.fail_json(msg=problem)
+            facts, read_warnings = reading.gather_on_host(
+                module, table=module.params["table"], table_limit=module.params["table_limit"],
+                sample_seconds=module.params["sample_seconds"])
+            namespaces.extend_facts(facts, **reading.host_commands(module))  # issue 12
             for warning in read_warnings or []:
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)

@@ -127,8 +127,13 @@ options:
       - What to do with the keys kube-proxy owns (C(nf_conntrack_max), C(nf_conntrack_buckets),
         C(nf_conntrack_tcp_timeout_established), C(nf_conntrack_tcp_timeout_close_wait)) when a
         kube-proxy process runs on the host.
+      - kube-proxy only raises these keys (it writes one only when the value it finds is lower than its
+        own), so a value at or above kube-proxy's survives its restart and a lower one does not.
       - V(respect) leaves them alone, lists them under RV(skipped_keys) and warns.
-      - V(override) applies them anyway, with a warning that kube-proxy may set its own values again.
+      - V(override) applies them anyway, with a warning per key that says whether it survives a kube-proxy restart.
+      - kube-proxy 1.29 and newer also writes C(nf_conntrack_tcp_be_liberal), C(nf_conntrack_udp_timeout) and
+        C(nf_conntrack_udp_timeout_stream) when its configuration sets them; these are applied in both modes,
+        with the same warning.
     type: str
     choices: [respect, override]
     default: respect
@@ -339,8 +344,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import (
-    ApplyError, ConntrackSettings, SettingsError,
-    DEFAULT_MODPROBE_FILE, DEFAULT_MODULES_LOAD_FILE, DEFAULT_SYSCTL_FILE, DEFAULT_UDEV_RULE_FILE,
+    ApplyError, ConntrackSettings, SettingsError, argument_spec,
 )
 
 
@@ -359,40 +363,8 @@ def _selinux_labeller(module):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            settings=dict(type="dict", default={}),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            runtime=dict(type="bool", default=True),
-            persist_sysctl=dict(type="bool", default=True),
-            sysctl_file=dict(type="path", default=DEFAULT_SYSCTL_FILE),
-            persist_modprobe=dict(type="bool", default=True),
-            modprobe_file=dict(type="path", default=DEFAULT_MODPROBE_FILE),
-            boot_fix=dict(type="str", default="auto", choices=["auto", "always", "never"]),
-            modules_load_file=dict(type="path", default=DEFAULT_MODULES_LOAD_FILE),
-            udev_rule_file=dict(type="path", default=DEFAULT_UDEV_RULE_FILE),
-            kube_proxy=dict(type="str", default="respect", choices=["respect", "override"]),
-            strict=dict(type="bool", default=False),
-            backup=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-            lock_timeout=dict(type="float", default=60.0),
-            restore=dict(type="dict"),
-            record_file=dict(type="path"),
-            record_pressure_entries=dict(type="int"),
-            root=dict(type="path", default="/"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    backend = ConntrackSettings(
-        p["settings"], root=p["root"], state=p["state"], runtime=p["runtime"],
-        persist_sysctl=p["persist_sysctl"], sysctl_file=p["sysctl_file"],
-        persist_modprobe=p["persist_modprobe"], modprobe_file=p["modprobe_file"],
-        boot_fix=p["boot_fix"], modules_load_file=p["modules_load_file"], udev_rule_file=p["udev_rule_file"],
-        kube_proxy=p["kube_proxy"], strict=p["strict"], backup=p["backup"], force=p["force"],
-        lock_timeout=p["lock_timeout"], restore=p["restore"],
-        record_file=p["record_file"], record_pressure_entries=p["record_pressure_entries"],
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    backend = ConntrackSettings.from_params(module.params)
     files.set_labeller(_selinux_labeller(module))
     try:
         changed = backend.run(check_mode=module.check_mode)

@@ -25,7 +25,7 @@ import struct
 import subprocess
 import time
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, kernel
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import table as table_walk
 
 SCHEMA_VERSION = 1
@@ -41,7 +41,7 @@ SLAB_DIR = "/sys/kernel/slab/nf_conntrack"
 # init_net's fixed inode since Linux 5.x (PROC_NET_INIT_INO); older kernels allocate it.
 PROC_NET_INIT_INO = 0xEFFFFFF9
 # Outside init_net the kernel makes these 0444.
-GLOBAL_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max")
+GLOBAL_KEYS = kernel.GLOBAL_KEYS
 
 # The proc header names some columns differently from conntrack-tools (and from
 # the kernel's own struct fields); totals carry both names.
@@ -539,13 +539,7 @@ def read_memory(r, buckets):
     bucket_size = struct.calcsize("P")  # one hlist_nulls_head pointer per bucket
     mem["bucket_size_bytes"] = bucket_size
     mem["hash_table_bytes"] = buckets * bucket_size if buckets is not None else None
-    meminfo = r.read("/proc/meminfo")
-    total = None
-    if meminfo:
-        m = re.search(r"^MemTotal:\s+(\d+)\s*kB", meminfo, re.M)
-        if m:
-            total = int(m.group(1)) * 1024
-    mem["mem_total_bytes"] = total
+    mem["mem_total_bytes"] = kernel.mem_total_bytes(r.read("/proc/meminfo"))
     mem["cpu_count"] = read_cpu_count(r)
     mem["page_size_bytes"] = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
     return mem
@@ -696,17 +690,6 @@ def sysctl_files(r):
     return files
 
 
-def _sysctl_name(key):
-    key = key.strip().lstrip("-")  # "-key = value": ignore errors for this key
-    if "/" in key:
-        key = key.replace("/", ".")
-    if key == "net.nf_conntrack_max":
-        return "nf_conntrack_max"  # the legacy alias of the same value
-    if key.startswith("net.netfilter.nf_conntrack_"):
-        return key[len("net.netfilter."):]
-    return None
-
-
 def read_persistent(r, exclude=()):
     """What the boot files set; ``exclude``: paths to leave out (ours, to see what the boot
     would give without them)."""
@@ -714,12 +697,8 @@ def read_persistent(r, exclude=()):
     sysctl = {}
     for path in conf_files:
         text = r.read_config(path)
-        for line in (text or "").splitlines():
-            line = line.strip()
-            if not line or line[0] in "#;" or "=" not in line:
-                continue
-            key, value = line.split("=", 1)
-            name = _sysctl_name(key)
+        for key, value in kernel.parse_sysctl_file(text).items():
+            name = kernel.conntrack_name(key)
             if name:
                 sysctl[name] = {"value": _typed(value), "file": path}
     modprobe = {}
@@ -750,9 +729,7 @@ def read_persistent(r, exclude=()):
 
 
 def _round_buckets(value, page_size):
-    # The kernel rounds the hash size up to a whole number of pages of pointers.
-    per_page = max(page_size // struct.calcsize("P"), 1)
-    return -(-value // per_page) * per_page
+    return kernel.round_buckets(value, kernel.bucket_granularity(page_size, struct.calcsize("P")))
 
 
 def build_drift(settings, persistent, module_type, page_size):
@@ -915,6 +892,40 @@ def _guarded(r, what, fn, *args, **kwargs):
         return None
 
 
+MAX_SAMPLE_SECONDS = 300
+MAX_TOP_SOURCES = 1000
+
+
+def option_problem(table_limit=None, top_sources=10, sample_seconds=0):
+    """Why the reading options are refused (a message for fail_json), or None: the one rule for
+    the facts module and for recommend when it reads the host itself."""
+    if table_limit is not None and table_limit < 1:
+        return "table_limit must be at least 1 (leave it unset for the whole table)"
+    if not 0 <= top_sources <= MAX_TOP_SOURCES:
+        return "top_sources must be between 0 and %d" % MAX_TOP_SOURCES
+    if not 0 <= sample_seconds <= MAX_SAMPLE_SECONDS:
+        return "sample_seconds must be between 0 and %d" % MAX_SAMPLE_SECONDS
+    return None
+
+
+def host_commands(module):
+    """The command seams of a reader on the managed node, through an AnsibleModule: commands run
+    with its run_command (LC_ALL=C, so that their output parses), found with its get_bin_path."""
+
+    def run_command(argv):
+        return module.run_command(argv, check_rc=False, environ_update={"LC_ALL": "C"})
+
+    return {"run_command": run_command, "which": module.get_bin_path}
+
+
+def gather_on_host(module, **options):
+    """gather() on the managed node through an AnsibleModule (host_commands)."""
+    return gather(root="/", **dict(options, **host_commands(module)))
+
+
+# The facts module's options (root, table walk, sample, sections) plus the seams unit tests
+# use (run_command, which, popen, sleep): all keyword arguments with defaults, so the count
+# is over the rule of 7 on purpose.
 def gather(root="/", table=False, table_limit=None, top_sources=10, sample_seconds=0,
            run_command=None, which=None, popen=None, kernel_log=True, environment=True,
            table_source="auto", sleep=time.sleep, record_file=RECORD_FILE):

@@ -15,63 +15,17 @@ __metaclass__ = type
 import math
 import re
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, errors
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
+# The kernel's own figures and rules live in kernel.py; these names stay for callers of sizing.
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.kernel import (  # noqa: F401 pylint: disable=unused-import
+    BUCKET_BYTES, BUCKETS_MAX, INT_MAX, KERNEL_OTHER_DEFAULTS, KERNEL_TIMEOUTS, PAGE_SIZE, PREFIX,
+    TIMEOUT_MAX_SECONDS, boot_defaults, bucket_granularity, kernel_default_buckets, kernel_default_max, kernel_expect_max,
+    kernel_version, round_buckets,
+)
 
-PREFIX = "nf_conntrack_"
-
-# Kernel defaults on 6.x (nf_conntrack_proto_tcp.c, _udp.c, _icmp.c, _icmpv6.c,
-# _generic.c, _gre.c, _sctp.c), in seconds, by sysctl name.
-KERNEL_TIMEOUTS = {
-    "nf_conntrack_tcp_timeout_syn_sent": 120,
-    "nf_conntrack_tcp_timeout_syn_recv": 60,
-    "nf_conntrack_tcp_timeout_established": 432000,
-    "nf_conntrack_tcp_timeout_fin_wait": 120,
-    "nf_conntrack_tcp_timeout_close_wait": 60,
-    "nf_conntrack_tcp_timeout_last_ack": 30,
-    "nf_conntrack_tcp_timeout_time_wait": 120,
-    "nf_conntrack_tcp_timeout_close": 10,
-    "nf_conntrack_tcp_timeout_max_retrans": 300,
-    "nf_conntrack_tcp_timeout_unacknowledged": 300,
-    "nf_conntrack_udp_timeout": 30,
-    "nf_conntrack_udp_timeout_stream": 120,
-    "nf_conntrack_icmp_timeout": 30,
-    "nf_conntrack_icmpv6_timeout": 30,
-    "nf_conntrack_generic_timeout": 600,
-    "nf_conntrack_gre_timeout": 30,
-    "nf_conntrack_gre_timeout_stream": 180,
-    "nf_conntrack_sctp_timeout_closed": 10,
-    "nf_conntrack_sctp_timeout_cookie_wait": 3,
-    "nf_conntrack_sctp_timeout_cookie_echoed": 3,
-    "nf_conntrack_sctp_timeout_established": 210,
-    "nf_conntrack_sctp_timeout_shutdown_sent": 3,
-    "nf_conntrack_sctp_timeout_shutdown_recd": 3,
-    "nf_conntrack_sctp_timeout_shutdown_ack_sent": 3,
-    "nf_conntrack_sctp_timeout_heartbeat_sent": 30,
-}
-
-# Below these a timeout is refused: entries of live flows would expire under them
-# (keepalive probes, SYN retransmits, late FIN/ACKs, DNS retries).
-UNSAFE_FLOOR_SECONDS = {
-    "nf_conntrack_tcp_timeout_established": 300,
-    "nf_conntrack_tcp_timeout_syn_sent": 30,
-    "nf_conntrack_tcp_timeout_syn_recv": 10,
-    "nf_conntrack_tcp_timeout_fin_wait": 10,
-    "nf_conntrack_tcp_timeout_close_wait": 10,
-    "nf_conntrack_tcp_timeout_last_ack": 10,
-    "nf_conntrack_tcp_timeout_time_wait": 30,
-    "nf_conntrack_tcp_timeout_max_retrans": 30,
-    "nf_conntrack_tcp_timeout_unacknowledged": 30,
-    "nf_conntrack_udp_timeout": 10,
-    "nf_conntrack_udp_timeout_stream": 30,
-    "nf_conntrack_generic_timeout": 30,
-}
-
-# proc_dointvec_jiffies refuses seconds above INT_MAX / HZ; HZ=1000 is the
-# strictest kernel configuration, so this limit holds on every kernel.
-TIMEOUT_MAX_SECONDS = 2147483647 // 1000
-INT_MAX = 2147483647
-# nf_ct_alloc_hashtable refuses more than INT_MAX / sizeof(struct hlist_nulls_head).
-BUCKETS_MAX = INT_MAX // 8
+# Below these a timeout is refused (kernel.SAFE_FLOOR_SECONDS says why).
+UNSAFE_FLOOR_SECONDS = kernel.SAFE_FLOOR_SECONDS
 
 PROFILES = {
     "default": {
@@ -135,8 +89,6 @@ DEFAULT_MEMORY_BUDGET = "10%"
 DEFAULT_TARGET_CHAIN_DEPTH = 1.0
 # A 6.x nf_conn is 248 bytes in a 256-byte slab; older or debug kernels are bigger.
 FALLBACK_ENTRY_BYTES = 320
-BUCKET_BYTES = 8
-PAGE_SIZE = 4096
 WARNING_RATIO = 0.75
 CRITICAL_RATIO = 0.90
 # Above this many entries per bucket a lookup walks long chains (kube-proxy uses 4).
@@ -168,7 +120,7 @@ HEADROOM_MAX = 100.0
 CHAIN_DEPTH_MAX = 64.0
 
 
-class SizingError(ValueError):
+class SizingError(errors.ConntrackError, ValueError):
     """Bad input for the sizing model; the message says which and why.
 
     ``option`` is the input's name and ``value`` what was given, so that callers (the
@@ -176,12 +128,10 @@ class SizingError(ValueError):
     """
 
     def __init__(self, message, option=None, value=None):
-        ValueError.__init__(self, message)
+        errors.ConntrackError.__init__(self, message)
         self.option = option
         self.value = value
 
-
-# --- small helpers -----------------------------------------------------------
 
 def kernel_key(name):
     """Accept ``tcp_timeout_time_wait`` or the full sysctl name."""
@@ -312,106 +262,12 @@ def _human_count(num):
     return "%d" % num
 
 
-# --- the kernel's own rules ------------------------------------------------
-
-def bucket_granularity(page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """nf_ct_alloc_hashtable rounds up to a whole page of hlist_nulls_heads: 512 on x86_64."""
-    return max(1, page_size_bytes // bucket_bytes)
-
-
-def round_buckets(buckets, page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """The value the kernel reads back after writing ``buckets`` (100000 -> 100352)."""
-    buckets = int(math.ceil(buckets))
-    if buckets < 1:
-        buckets = 1
-    step = bucket_granularity(page_size_bytes, bucket_bytes)
-    return -(-buckets // step) * step
-
-
-def kernel_default_buckets(mem_total_bytes, page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """nf_conntrack_init_start() on a 64-bit kernel without hashsize= (6.x)."""
-    gib = 1 << 30
-    if mem_total_bytes > 4 * gib:
-        size = 262144
-    elif mem_total_bytes > gib:
-        size = 65536
-    else:
-        size = max(1024, mem_total_bytes // 16384 // bucket_bytes)
-    return round_buckets(size, page_size_bytes, bucket_bytes)
-
-
-def kernel_default_max(mem_total_bytes, page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """On 6.x the boot default max equals the buckets (max_factor 1)."""
-    return kernel_default_buckets(mem_total_bytes, page_size_bytes, bucket_bytes)
-
-
-def kernel_expect_max(buckets):
-    """nf_conntrack_expect_init(): expect hash = buckets / 256 (at least 1), max = 4 per slot."""
-    return max(1, int(buckets) // 256) * 4
-
-
-# Kernel defaults of the other writable keys (6.x; the older ones noted in boot_defaults()).
-KERNEL_OTHER_DEFAULTS = {
-    "nf_conntrack_acct": 0,
-    "nf_conntrack_timestamp": 0,
-    "nf_conntrack_checksum": 1,
-    "nf_conntrack_helper": 0,
-    "nf_conntrack_tcp_loose": 1,
-    "nf_conntrack_tcp_be_liberal": 0,
-    "nf_conntrack_tcp_ignore_invalid_rst": 0,
-    "nf_conntrack_tcp_max_retrans": 3,
-    "nf_conntrack_log_invalid": 0,
-    "nf_conntrack_events": 2,
-    "nf_conntrack_frag6_timeout": 60,
-    "nf_conntrack_frag6_high_thresh": 4 * 1024 * 1024,
-    "nf_conntrack_frag6_low_thresh": 3 * 1024 * 1024,
-}
-
-
-def kernel_version(release):
-    """(major, minor) from a release string like 6.1.0-27-amd64, or None."""
-    m = re.match(r"^(\d+)\.(\d+)", release or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def boot_defaults(release, mem_total_bytes, hashsize=None, page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """What nf_conntrack starts with when it loads and no sysctl is applied: max, buckets,
-    expect_max and the other keys, by kernel version and RAM. ``hashsize``: an
-    ``options nf_conntrack hashsize=N`` in force (then the kernel keeps its old max factor 8)."""
-    version = kernel_version(release) or (6, 0)
-    if hashsize:
-        buckets = round_buckets(hashsize, page_size_bytes, bucket_bytes)
-        max_entries = 8 * buckets
-    elif version >= (5, 15):
-        # 5.15 ("sanitize table size default settings"): max == buckets.
-        buckets = kernel_default_buckets(mem_total_bytes, page_size_bytes, bucket_bytes)
-        max_entries = buckets
-    else:
-        gib = 1 << 30
-        size = 65536 if mem_total_bytes > 4 * gib else 16384 if mem_total_bytes > gib else \
-            max(32, mem_total_bytes // 16384 // bucket_bytes)
-        buckets = round_buckets(size, page_size_bytes, bucket_bytes)
-        max_entries = 4 * buckets
-    out = dict(KERNEL_TIMEOUTS)
-    out.update(KERNEL_OTHER_DEFAULTS)
-    if version < (5, 19):
-        out["nf_conntrack_events"] = 1  # "2 (auto)" came with 5.19
-    out.update({"nf_conntrack_max": max_entries, "nf_conntrack_buckets": buckets,
-                "nf_conntrack_expect_max": kernel_expect_max(buckets)})
-    return out
-
-
 def buckets_for(max_entries, target_chain_depth=DEFAULT_TARGET_CHAIN_DEPTH,
                 page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
     """Buckets so that max / buckets <= target_chain_depth, rounded like the kernel."""
-    return min(round_buckets(max(1, max_entries) / float(target_chain_depth), page_size_bytes, bucket_bytes),
-               largest_buckets(page_size_bytes, bucket_bytes))
-
-
-def largest_buckets(page_size_bytes=PAGE_SIZE, bucket_bytes=BUCKET_BYTES):
-    """The largest rounded bucket count nf_ct_alloc_hashtable accepts."""
-    step = bucket_granularity(page_size_bytes, bucket_bytes)
-    return (INT_MAX // bucket_bytes) // step * step
+    granularity = bucket_granularity(page_size_bytes, bucket_bytes)
+    return min(round_buckets(max(1, max_entries) / float(target_chain_depth), granularity),
+               kernel.largest_buckets(granularity, bucket_bytes))
 
 
 def extension_bytes(nat=False, acct=False, timestamp=False, events=False, labels=False, helper=False):
@@ -423,7 +279,7 @@ def extension_bytes(nat=False, acct=False, timestamp=False, events=False, labels
     total = EXT_HEADER_BYTES
     for key in ("helper", "nat", "acct", "events", "timestamp", "labels"):
         if on[key]:
-            total = -(-total // 8) * 8 + EXTENSION_BYTES[key]
+            total = kernel.round_up(total, 8) + EXTENSION_BYTES[key]
     total = max(total, EXT_PREALLOC_BYTES)
     for size in KMALLOC_SIZES:
         if total <= size:
@@ -449,8 +305,6 @@ def max_within_budget(budget_bytes, per_entry_bytes, target_chain_depth, page_si
         guess -= step
     return 0
 
-
-# --- the model ---------------------------------------------------------------
 
 def _get(d, *path):
     for key in path:
@@ -613,441 +467,508 @@ def _facts_usable(facts):
     return isinstance(facts, dict) and facts.get("available", True) is not False
 
 
-def recommend(facts=None, **inputs):
-    """The recommendation dict (CONTRIBUTING.md) for ``facts`` (or None: planning) and the load inputs."""
-    v = _validate(inputs)
-    planning = not _facts_usable(facts)
-    if isinstance(facts, dict) and facts.get("available") is False:
-        raise SizingError("nf_conntrack is not available on this host (facts.available is false): nothing to size")
-    facts = facts or {}
-    warnings = []
-    profile = PROFILES[v["profile"]]
-    settings_now = facts.get("settings") or {}
-    usage = facts.get("usage") or {}
-    mem_facts = facts.get("memory") or {}
-    stats_totals = _get(facts, "stats", "totals") or {}
+class SizingModel(object):
+    """One recommendation being worked out, the community.crypto way: validated inputs and the
+    facts in, one method per step, each step reading the figures the earlier ones set.
 
-    have_load = (v["peak_entries"] is not None or v["tcp_new_per_second"] is not None
-                 or v["udp_new_per_second"] is not None or v["other_new_per_second"] is not None)
-    if planning and not have_load:
-        raise SizingError("a planning call (no facts) needs the load: peak_entries, tcp_new_per_second,"
-                          " udp_new_per_second or other_new_per_second")
+    ``recommend()`` runs the steps in order and assembles the documented dict; warnings are
+    collected in the order the steps find them.
+    """
 
-    # Machine figures: explicit inputs win over facts, then documented fallbacks.
-    mem_total = v["mem_total_bytes"] if v["mem_total_bytes"] is not None else mem_facts.get("mem_total_bytes")
-    page_size = v["page_size_bytes"] or mem_facts.get("page_size_bytes") or PAGE_SIZE
-    bucket_bytes = mem_facts.get("bucket_size_bytes") or BUCKET_BYTES
-    if v["entry_bytes"] is not None:
-        entry_bytes, entry_source = v["entry_bytes"], "input entry_bytes"
-    elif mem_facts.get("slab_size_bytes"):
-        entry_bytes, entry_source = int(mem_facts["slab_size_bytes"]), "slab_size of the nf_conntrack slab"
-    else:
-        entry_bytes, entry_source = FALLBACK_ENTRY_BYTES, "fallback (no slab size known)"
-        warnings.append("the nf_conntrack slab size is unknown; memory uses a conservative %d bytes per entry"
-                        % FALLBACK_ENTRY_BYTES)
-    cpus = v["cpu_count"] or mem_facts.get("cpu_count") or _get(facts, "stats", "cpus")
+    def __init__(self, facts, inputs):
+        self.inputs = inputs
+        self.planning = not _facts_usable(facts)
+        self.facts = facts or {}
+        self.profile = PROFILES[inputs["profile"]]
+        self.warnings = []
+        self.settings_now = self.facts.get("settings") or {}
+        self.stats_totals = _get(self.facts, "stats", "totals") or {}
+        usage = self.facts.get("usage") or {}
+        self.current_max = usage.get("max", self.settings_now.get("nf_conntrack_max"))
+        self.current_buckets = usage.get("buckets", self.settings_now.get("nf_conntrack_buckets"))
+        self.current_expect = usage.get("expect_max", self.settings_now.get("nf_conntrack_expect_max"))
+        self.count = usage.get("count", self.settings_now.get("nf_conntrack_count"))
+        self.tcp_states = _get(self.facts, "table", "tcp_states") or {}
 
-    # Which extensions the entries carry.
-    ext_on = {
-        "nat": bool(_get(facts, "environment", "nat_rules_present")),
-        "acct": bool(settings_now.get("nf_conntrack_acct")),
-        "timestamp": bool(settings_now.get("nf_conntrack_timestamp")),
-        "events": settings_now.get("nf_conntrack_events") == 1,
-    }
-    ext_on.update(v["extensions"])
-    ext_bytes = extension_bytes(**ext_on)
-    per_entry = entry_bytes + ext_bytes
-
-    # Timeouts in force after applying: override > profile > current > kernel default.
-    current_timeouts = dict((k, settings_now[k]) for k in KERNEL_TIMEOUTS if isinstance(settings_now.get(k), int))
-    effective = dict(KERNEL_TIMEOUTS)
-    effective.update(current_timeouts)
-    effective.update(profile["timeouts"])
-    effective.update(v["timeouts"])
-    timeout_settings = dict(profile["timeouts"])
-    timeout_settings.update(v["timeouts"])
-
-    # --- entries needed
-    sources = {"peak_entries": v["peak_entries"], "rate_model": None, "current_count": None,
-               "observed_rate": None, "pressure": None}
-    rates = {}
-    rate_total, rate_parts = rate_entries(v, effective)
-    sources["rate_model"] = rate_total
-    current_max = usage.get("max", settings_now.get("nf_conntrack_max"))
-    current_buckets = usage.get("buckets", settings_now.get("nf_conntrack_buckets"))
-    current_expect = usage.get("expect_max", settings_now.get("nf_conntrack_expect_max"))
-    count = usage.get("count", settings_now.get("nf_conntrack_count"))
-    if not planning and count is not None:
-        sources["current_count"] = int(count)
-    tcp_states = _get(facts, "table", "tcp_states") or {}
-    if not planning and _get(facts, "table", "walked") and not _get(facts, "table", "truncated") \
-            and tcp_states.get("TIME_WAIT"):
-        tw_now = current_timeouts.get("nf_conntrack_tcp_timeout_time_wait", KERNEL_TIMEOUTS[
-            "nf_conntrack_tcp_timeout_time_wait"])
-        closes = tcp_states["TIME_WAIT"] / float(tw_now)
-        rates["tcp_closes_per_second"] = round(closes, 3)
-        # Steady state: the TIME_WAIT share scales with the time_wait timeout we will set.
-        projected = ((count or 0) - tcp_states["TIME_WAIT"]
-                     + tcp_states["TIME_WAIT"] * effective["nf_conntrack_tcp_timeout_time_wait"] / float(tw_now))
-        sources["observed_rate"] = int(math.ceil(max(projected, 0)))
-    # Pressure now (a stats sample) or since boot (counters, kernel log): the max of the time was too small.
-    pressure_seen = []
-    pressure_live = False
-    sample_rates = _get(facts, "stats", "sample", "rates_per_second") or {}
-    for key in ("drop", "early_drop", "insert_failed"):
-        if (sample_rates.get(key) or 0) > 0:
-            pressure_seen.append("%s %s/s now" % (key, _fmt(sample_rates[key])))
-            pressure_live = True
-    if v["pressure_since_boot"]:
-        for key in ("drop", "early_drop", "insert_failed"):
-            if (stats_totals.get(key) or 0) > 0:
-                pressure_seen.append("%s=%d since boot" % (key, stats_totals[key]))
-        table_full = _get(facts, "kernel_log", "table_full_count") or 0
-        if table_full:
-            netns = _get(facts, "kernel_log", "netns") or []
-            shown = ", ".join(str(n) for n in netns[:3]) + (" and %d more" % (len(netns) - 3) if len(netns) > 3 else "")
-            pressure_seen.append("'table full' logged %d times since boot%s" % (
-                table_full, " (netns %s)" % shown if netns else ""))
-    if not planning and pressure_seen and current_max:
-        sources["pressure"] = int(current_max) + 1
-
-    candidates = dict((k, val) for k, val in sources.items() if val is not None)
-    if candidates:
-        driver = max(sorted(candidates), key=lambda k: candidates[k])
-        needed = candidates[driver]
-    else:
-        driver, needed = "none", 0
-
-    # --- max: need x headroom, floored, rounded like the buckets, capped by the budget
-    step = bucket_granularity(page_size, bucket_bytes)
-    floor = 0
-    floor_reason = None
-    if mem_total:
-        floor = kernel_default_max(mem_total, page_size, bucket_bytes)
-        floor_reason = "the kernel's own default for %s of RAM" % human_bytes(mem_total)
-    prof_floor = profile["floor_entries"]
-    if profile.get("floor_entries_per_cpu") and cpus:
-        prof_floor = max(prof_floor, profile["floor_entries_per_cpu"] * int(cpus))
-    if prof_floor > floor:
-        floor = prof_floor
-        floor_reason = "the %s profile's floor" % v["profile"]
-    with_headroom = int(math.ceil(needed * v["headroom"]))
-    target = max(with_headroom, floor, step)
-    new_max = -(-target // step) * step
-    depth = v["target_chain_depth"]
-
-    budget_bytes = None
-    budget_how = None
-    if v["memory_budget"] is not None or mem_total:
-        budget_bytes, budget_how = parse_budget(v["memory_budget"], mem_total)
-    elif v["memory_budget"] is None:
-        warnings.append("RAM unknown: no memory budget applied (pass mem_total_bytes or memory_budget)")
-
-    capped = False
-    fits = []
-    if budget_bytes is not None:
-        full = memory_bytes(new_max, buckets_for(new_max, depth, page_size, bucket_bytes), entry_bytes,
-                            bucket_bytes, ext_bytes)
-        if full > budget_bytes:
-            capped = True
-            uncapped = new_max
-            new_max = max(step, max_within_budget(budget_bytes, per_entry, depth, page_size, bucket_bytes))
-            warnings.append("%s entries would need %s, above the memory budget of %s (%s); nf_conntrack_max is"
-                            " capped at %d" % (_human_count(uncapped), human_bytes(full), human_bytes(budget_bytes),
-                                               budget_how, new_max))
-            fits = _timeouts_that_fit(v, effective, new_max, rate_parts)
-            for f in fits:
-                warnings.append("to fit the budget: %s=%d (now %d) would bring the need under %d entries"
-                                % (f["key"], f["timeout_seconds"], f["current_seconds"], new_max))
-            if needed > new_max:
-                warnings.append("the capped max (%d) is below the entries needed (%d): expect drops at peak;"
-                                " raise memory_budget or cut timeouts" % (new_max, needed))
-            if new_max < floor:
-                warnings.append("the capped max (%d) is below %s (%d)" % (new_max, floor_reason, floor))
-
-    # The kernel's own ceilings: an int max and a hash table under INT_MAX bytes.
-    limit = min(INT_MAX, int(largest_buckets(page_size, bucket_bytes) * depth)) // step * step
-    limited = new_max > limit
-    if limited:
-        warnings.append("nf_conntrack_max %d is above what the kernel can hold at chain depth %s; limited to %d"
-                        % (new_max, _fmt(depth), limit))
-        new_max = limit
-    new_buckets = buckets_for(new_max, depth, page_size, bucket_bytes)
-    new_expect = kernel_expect_max(new_buckets)
-
-    settings = {"nf_conntrack_max": new_max, "nf_conntrack_buckets": new_buckets,
-                "nf_conntrack_expect_max": new_expect}
-    settings.update(timeout_settings)
-
-    # --- memory
-    total = memory_bytes(new_max, new_buckets, entry_bytes, bucket_bytes, ext_bytes)
-    memory = {
-        "entry_bytes": entry_bytes,
-        "entry_bytes_source": entry_source,
-        "extension_bytes": ext_bytes,
-        "extensions": sorted(k for k, on in ext_on.items() if on),
-        "per_entry_bytes": per_entry,
-        "bucket_bytes": bucket_bytes,
-        "entries": new_max,
-        "entries_bytes": new_max * per_entry,
-        "hash_table_bytes": new_buckets * bucket_bytes,
-        "total_bytes": total,
-        "total_human": human_bytes(total),
-        "needed_bytes": memory_bytes(needed, new_buckets, entry_bytes, bucket_bytes, ext_bytes),
-        "mem_total_bytes": mem_total,
-        "share_of_ram": round(total / float(mem_total), 6) if mem_total else None,
-        "budget_bytes": budget_bytes,
-        "budget_human": human_bytes(budget_bytes),
-        "budget_source": budget_how,
-        "within_budget": None if budget_bytes is None else total <= budget_bytes,
-        "capped": capped,
-        "limited_by_kernel": limited,
-        "namespaces": v["namespaces"],
-        "all_namespaces_full_bytes": memory_bytes(new_max * v["namespaces"], new_buckets, entry_bytes,
-                                                  bucket_bytes, ext_bytes),
-    }
-    if v["namespaces"] > 1 or v["profile"] in ("container_host", "kubernetes_node"):
-        warnings.append("each network namespace (container, pod) can hold up to nf_conntrack_max entries of its"
-                        " own: %d namespaces full would take %s" % (
-                            v["namespaces"], human_bytes(memory["all_namespaces_full_bytes"])))
-
-    # --- reasons, one per value
-    reasons = {}
-    parts_text = []
-    for kind, p in sorted(rate_parts.items()):
-        parts_text.append("%s: %s new/s x %s s in the table = %s entries" % (
-            kind, _fmt(p["new_per_second"]), _fmt(round(p["lifetime_seconds"], 3)), _human_count(p["entries"])))
-    why = {
-        "peak_entries": "the declared peak_entries (%s)" % _human_count(needed),
-        "rate_model": "Little's law (%s)" % "; ".join(parts_text),
-        "current_count": "the current count (%d entries)" % needed,
-        "observed_rate": "the observed rate (%s closes/s from TIME_WAIT entries, %s entries at the new time_wait)"
-                         % (rates.get("tcp_closes_per_second"), _human_count(needed)),
-        "pressure": "pressure (%s): the current max %s was too small%s" % (
-            ", ".join(pressure_seen), current_max,
-            "" if pressure_live else " (if max was raised since, pass pressure_since_boot=false)"),
-        "none": "no load figure",
-    }[driver]
-    text = "%s entries needed from %s; x %s headroom = %s" % (
-        _human_count(needed), why, _fmt(v["headroom"]), _human_count(with_headroom))
-    if floor and floor >= with_headroom:
-        text += "; raised to %d, %s" % (floor, floor_reason)
-    if capped:
-        text += "; capped at %d by the memory budget (%s)" % (new_max, budget_how)
-    elif new_max != max(with_headroom, floor):
-        text += "; rounded up to %d (a multiple of %d)" % (new_max, step)
-    reasons["nf_conntrack_max"] = text + "."
-    reasons["nf_conntrack_buckets"] = (
-        "max %d / target chain depth %s = %d buckets, rounded up to a multiple of %d as the kernel does"
-        " (each entry sits in two chains, so chains average %s entries at max)."
-        % (new_max, _fmt(depth), int(math.ceil(new_max / depth)), step, _fmt(round(2 * new_max / float(new_buckets), 2))))
-    reasons["nf_conntrack_expect_max"] = ("4 expectations per expect-hash slot, buckets / 256 slots, as"
-                                          " nf_conntrack_expect_init() does at boot.")
-    for key in sorted(timeout_settings):
-        if key in v["timeouts"]:
-            reasons[key] = "your override: %d s (kernel default %d s)." % (timeout_settings[key], KERNEL_TIMEOUTS[key])
+    def machine_figures(self):
+        """RAM, page and bucket size, bytes per entry, CPUs: explicit inputs win over facts, then fallbacks."""
+        inputs, memory_facts = self.inputs, self.facts.get("memory") or {}
+        self.mem_total = inputs["mem_total_bytes"] if inputs["mem_total_bytes"] is not None \
+            else memory_facts.get("mem_total_bytes")
+        self.page_size = inputs["page_size_bytes"] or memory_facts.get("page_size_bytes") or PAGE_SIZE
+        self.bucket_bytes = memory_facts.get("bucket_size_bytes") or BUCKET_BYTES
+        self.step = bucket_granularity(self.page_size, self.bucket_bytes)
+        if inputs["entry_bytes"] is not None:
+            self.entry_bytes, self.entry_source = inputs["entry_bytes"], "input entry_bytes"
+        elif memory_facts.get("slab_size_bytes"):
+            self.entry_bytes = int(memory_facts["slab_size_bytes"])
+            self.entry_source = "slab_size of the nf_conntrack slab"
         else:
-            reasons[key] = "%s profile: %d s (kernel default %d s); %s." % (
-                v["profile"], timeout_settings[key], KERNEL_TIMEOUTS[key], "; ".join(profile["sources"]))
+            self.entry_bytes, self.entry_source = FALLBACK_ENTRY_BYTES, "fallback (no slab size known)"
+            self.warnings.append("the nf_conntrack slab size is unknown; memory uses a conservative %d bytes per"
+                                 " entry" % FALLBACK_ENTRY_BYTES)
+        self.cpus = inputs["cpu_count"] or memory_facts.get("cpu_count") or _get(self.facts, "stats", "cpus")
+        # Which extensions the entries carry.
+        self.extensions_on = {
+            "nat": bool(_get(self.facts, "environment", "nat_rules_present")),
+            "acct": bool(self.settings_now.get("nf_conntrack_acct")),
+            "timestamp": bool(self.settings_now.get("nf_conntrack_timestamp")),
+            "events": self.settings_now.get("nf_conntrack_events") == 1,
+        }
+        self.extensions_on.update(inputs["extensions"])
+        self.ext_bytes = extension_bytes(**self.extensions_on)
+        self.per_entry = self.entry_bytes + self.ext_bytes
 
-    # --- comparison and verdict
-    current = {"nf_conntrack_max": current_max, "nf_conntrack_buckets": current_buckets,
-               "nf_conntrack_expect_max": current_expect}
-    for key in timeout_settings:
-        current[key] = current_timeouts.get(key)
-    comparison = {}
-    for key, value in settings.items():
-        now = None if planning else current.get(key)
-        comparison[key] = {"current": now, "recommended": value, "change": now != value}
+    def table_bytes(self, entries, buckets):
+        """Kernel memory of ``entries`` entries and ``buckets`` buckets on this machine."""
+        return memory_bytes(entries, buckets, self.entry_bytes, self.bucket_bytes, self.ext_bytes)
 
-    load_needed = max([val for key, val in candidates.items() if key != "pressure"] or [0])
-    verdict = _verdict(planning, count, current_max, current_buckets, load_needed, v["headroom"], pressure_seen,
-                       pressure_live,
-                       stats_totals, budget_bytes, per_entry, bucket_bytes, new_max, usage)
-    verdict["causes"] = [] if planning else advisor.causes(facts)  # issue 12: advisor.py (pure)
+    def buckets_for(self, max_entries):
+        return buckets_for(max_entries, self.inputs["target_chain_depth"], self.page_size, self.bucket_bytes)
 
-    tradeoffs = _tradeoffs(v, effective, rate_parts, sources, rates, count, tcp_states, depth, page_size,
-                           bucket_bytes, entry_bytes, ext_bytes, budget_bytes, mem_total, floor, step)
+    def effective_timeouts(self):
+        """Timeouts in force after applying: override > profile > current > kernel default."""
+        self.current_timeouts = dict((k, self.settings_now[k]) for k in KERNEL_TIMEOUTS
+                                     if isinstance(self.settings_now.get(k), int))
+        self.effective = dict(KERNEL_TIMEOUTS)
+        self.effective.update(self.current_timeouts)
+        self.effective.update(self.profile["timeouts"])
+        self.effective.update(self.inputs["timeouts"])
+        self.timeout_settings = dict(self.profile["timeouts"])
+        self.timeout_settings.update(self.inputs["timeouts"])
 
-    if not planning:
-        if _get(facts, "environment", "kube_proxy_running") and v["profile"] != "kubernetes_node":
-            warnings.append("kube-proxy is running: it raises max and sets timeouts on start; profile"
-                            " kubernetes_node matches what it does")
-        if facts.get("host_settable") is False:
-            warnings.append("nf_conntrack_max, buckets and expect_max are global and read-only here"
-                            " (not the initial namespace): apply them on the host")
-        if current_max == 0:
-            warnings.append("nf_conntrack_max is 0: the table is unlimited and only RAM bounds it")
-        if count and new_max < count:
-            # Applying it would drop new flows at once: only on purpose.
-            if not v["force"]:
-                why = ("capped by the memory budget of %s; raise memory_budget" % budget_how if capped
-                       else "the most the kernel can hold at chain depth %s" % _fmt(depth))
-                raise SizingError(
-                    "the recommended nf_conntrack_max %d (%s) is below the %d entries in the table now: new flows"
-                    " would be dropped until the count falls under it. Pass force=true to accept it"
-                    % (new_max, why, count), "force", v["force"])
-            warnings.append("the recommended max %d is below the current count %d: new flows would be dropped"
-                            " until the count falls under it (force=true)" % (new_max, count))
+    def entries_needed(self):
+        """Every source of a need (declared, Little's law, count, observed rate, pressure); the largest drives."""
+        self.sources = {"peak_entries": self.inputs["peak_entries"], "rate_model": None, "current_count": None,
+                        "observed_rate": None, "pressure": None}
+        self.rates = {}
+        self.sources["rate_model"], self.rate_parts = rate_entries(self.inputs, self.effective)
+        if not self.planning and self.count is not None:
+            self.sources["current_count"] = int(self.count)
+        self._observed_rate()
+        self._pressure()
+        candidates = dict((k, val) for k, val in self.sources.items() if val is not None)
+        if candidates:
+            self.driver = max(sorted(candidates), key=lambda k: candidates[k])
+            self.needed = candidates[self.driver]
+        else:
+            self.driver, self.needed = "none", 0
+        # What the load itself needs, without the pressure source (which is the max of the time + 1).
+        self.load_needed = max([val for key, val in candidates.items() if key != "pressure"] or [0])
 
-    summary = _summary(planning, verdict, settings, memory, rate_parts, needed, driver)
-    return {
-        "settings": settings,
-        "reasons": reasons,
-        "entries": {"needed": needed, "driver": driver, "sources": sources, "with_headroom": with_headroom,
-                    "headroom": v["headroom"], "floor": floor, "floor_source": floor_reason,
-                    "rate_model": rate_parts, "rates": rates},
-        "memory": memory,
-        "verdict": verdict,
-        "comparison": comparison,
-        "tradeoffs": tradeoffs,
-        "timeouts_fitting_budget": fits,
-        "profile": {"name": v["profile"], "description": profile["description"], "sources": profile["sources"]},
-        "planning": planning,
-        "summary": summary,
-        "warnings": warnings,
-    }
+    def _observed_rate(self):
+        tcp_states = self.tcp_states
+        if self.planning or not _get(self.facts, "table", "walked") or _get(self.facts, "table", "truncated") \
+                or not tcp_states.get("TIME_WAIT"):
+            return
+        time_wait_now = self.current_timeouts.get("nf_conntrack_tcp_timeout_time_wait",
+                                                  KERNEL_TIMEOUTS["nf_conntrack_tcp_timeout_time_wait"])
+        self.rates["tcp_closes_per_second"] = round(tcp_states["TIME_WAIT"] / float(time_wait_now), 3)
+        # Steady state: the TIME_WAIT share scales with the time_wait timeout we will set.
+        projected = ((self.count or 0) - tcp_states["TIME_WAIT"] + tcp_states["TIME_WAIT"]
+                     * self.effective["nf_conntrack_tcp_timeout_time_wait"] / float(time_wait_now))
+        self.sources["observed_rate"] = int(math.ceil(max(projected, 0)))
 
+    def _pressure(self):
+        """Pressure now (a stats sample) or since boot (counters, kernel log): the max of the time was too small."""
+        self.pressure_seen = []
+        self.pressure_live = False
+        sample_rates = _get(self.facts, "stats", "sample", "rates_per_second") or {}
+        for key in ("drop", "early_drop", "insert_failed"):
+            if (sample_rates.get(key) or 0) > 0:
+                self.pressure_seen.append("%s %s/s now" % (key, _fmt(sample_rates[key])))
+                self.pressure_live = True
+        if self.inputs["pressure_since_boot"]:
+            for key in ("drop", "early_drop", "insert_failed"):
+                if (self.stats_totals.get(key) or 0) > 0:
+                    self.pressure_seen.append("%s=%d since boot" % (key, self.stats_totals[key]))
+            table_full = _get(self.facts, "kernel_log", "table_full_count") or 0
+            if table_full:
+                netns = _get(self.facts, "kernel_log", "netns") or []
+                shown = ", ".join(str(n) for n in netns[:3]) + (
+                    " and %d more" % (len(netns) - 3) if len(netns) > 3 else "")
+                self.pressure_seen.append("'table full' logged %d times since boot%s" % (
+                    table_full, " (netns %s)" % shown if netns else ""))
+        if not self.planning and self.pressure_seen and self.current_max:
+            self.sources["pressure"] = int(self.current_max) + 1
 
-def _timeouts_that_fit(v, effective, cap, rate_parts):
-    """For each timeout the rate model depends on, the value that would make the need fit under cap."""
-    out = []
-    headroom = v["headroom"]
-    budget_entries = cap / headroom
-    if "tcp" in rate_parts:
-        others = sum(p["entries"] for k, p in rate_parts.items() if k != "tcp")
-        rate = rate_parts["tcp"]["new_per_second"]
-        room = budget_entries - others
-        if rate > 0 and room > 0:
-            tw = room / rate - v["tcp_duration_seconds"]
-            key = "nf_conntrack_tcp_timeout_time_wait"
-            if UNSAFE_FLOOR_SECONDS[key] <= tw < effective[key]:
-                tw = int(math.floor(tw))
-                out.append({"key": key, "timeout_seconds": tw, "current_seconds": effective[key]})
-    if "udp" in rate_parts:
-        others = sum(p["entries"] for k, p in rate_parts.items() if k != "udp")
-        rate = rate_parts["udp"]["new_per_second"]
-        room = budget_entries - others
-        share = v["udp_stream_share"]
-        if rate > 0 and room > 0:
-            key = "nf_conntrack_udp_timeout_stream" if share >= 0.5 else "nf_conntrack_udp_timeout"
-            weight = share if key.endswith("stream") else 1 - share
-            other_key = "nf_conntrack_udp_timeout" if key.endswith("stream") else "nf_conntrack_udp_timeout_stream"
-            rest = v["udp_duration_seconds"] + (1 - weight) * effective[other_key]
-            if weight > 0:
-                t = (room / rate - rest) / weight
-                if UNSAFE_FLOOR_SECONDS[key] <= t < effective[key]:
-                    t = int(math.floor(t))
-                    out.append({"key": key, "timeout_seconds": t, "current_seconds": effective[key]})
-    return out
+    def floor(self):
+        """The kernel's own default for the RAM, or the profile's floor when higher."""
+        self.floor_entries, self.floor_reason = 0, None
+        if self.mem_total:
+            self.floor_entries = kernel_default_max(self.mem_total, self.page_size, self.bucket_bytes)
+            self.floor_reason = "the kernel's own default for %s of RAM" % human_bytes(self.mem_total)
+        profile_floor = self.profile["floor_entries"]
+        if self.profile.get("floor_entries_per_cpu") and self.cpus:
+            profile_floor = max(profile_floor, self.profile["floor_entries_per_cpu"] * int(self.cpus))
+        if profile_floor > self.floor_entries:
+            self.floor_entries = profile_floor
+            self.floor_reason = "the %s profile's floor" % self.inputs["profile"]
 
+    def max_entries(self):
+        """Need x headroom, floored, rounded like the buckets, capped by the budget and the kernel."""
+        self.with_headroom = int(math.ceil(self.needed * self.inputs["headroom"]))
+        self.new_max = kernel.round_up(max(self.with_headroom, self.floor_entries, self.step), self.step)
+        self.budget_bytes, self.budget_how = None, None
+        if self.inputs["memory_budget"] is not None or self.mem_total:
+            self.budget_bytes, self.budget_how = parse_budget(self.inputs["memory_budget"], self.mem_total)
+        else:
+            self.warnings.append("RAM unknown: no memory budget applied (pass mem_total_bytes or memory_budget)")
+        self.capped, self.fits = False, []
+        if self.budget_bytes is not None:
+            self._cap_to_budget()
+        self._limit_to_kernel()
 
-def _verdict(planning, count, current_max, current_buckets, needed, headroom, pressure_seen, pressure_live, totals,
-             budget_bytes, per_entry, bucket_bytes, new_max, usage):
-    if planning:
-        return {"status": "ok", "severity": "ok", "judged": False,
-                "reasons": ["planning: no current state to judge"], "usage_ratio": None}
-    found = []  # (status, severity, reason)
-    ratio = None
-    if current_max:
-        ratio = (count or 0) / float(current_max)
+    def _cap_to_budget(self):
+        full = self.table_bytes(self.new_max, self.buckets_for(self.new_max))
+        if full <= self.budget_bytes:
+            return
+        self.capped = True
+        uncapped = self.new_max
+        self.new_max = max(self.step, max_within_budget(self.budget_bytes, self.per_entry,
+                                                        self.inputs["target_chain_depth"], self.page_size,
+                                                        self.bucket_bytes))
+        self.warnings.append("%s entries would need %s, above the memory budget of %s (%s); nf_conntrack_max is"
+                             " capped at %d" % (_human_count(uncapped), human_bytes(full),
+                                                human_bytes(self.budget_bytes), self.budget_how, self.new_max))
+        self.fits = self.timeouts_that_fit()
+        for fit in self.fits:
+            self.warnings.append("to fit the budget: %s=%d (now %d) would bring the need under %d entries"
+                                 % (fit["key"], fit["timeout_seconds"], fit["current_seconds"], self.new_max))
+        if self.needed > self.new_max:
+            self.warnings.append("the capped max (%d) is below the entries needed (%d): expect drops at peak;"
+                                 " raise memory_budget or cut timeouts" % (self.new_max, self.needed))
+        if self.new_max < self.floor_entries:
+            self.warnings.append("the capped max (%d) is below %s (%d)"
+                                 % (self.new_max, self.floor_reason, self.floor_entries))
+
+    def _limit_to_kernel(self):
+        """The kernel's own ceilings: an int max and a hash table under INT_MAX bytes."""
+        depth = self.inputs["target_chain_depth"]
+        limit = min(INT_MAX, int(kernel.largest_buckets(self.step, self.bucket_bytes) * depth)) \
+            // self.step * self.step
+        self.limited = self.new_max > limit
+        if self.limited:
+            self.warnings.append("nf_conntrack_max %d is above what the kernel can hold at chain depth %s;"
+                                 " limited to %d" % (self.new_max, _fmt(depth), limit))
+            self.new_max = limit
+
+    def timeouts_that_fit(self):
+        """For each timeout the rate model depends on, the value that would make the need fit under the cap."""
+        out = []
+        budget_entries = self.new_max / self.inputs["headroom"]
+        for kind in ("tcp", "udp"):
+            if kind not in self.rate_parts:
+                continue
+            rate = self.rate_parts[kind]["new_per_second"]
+            room = budget_entries - sum(p["entries"] for k, p in self.rate_parts.items() if k != kind)
+            if rate <= 0 or room <= 0:
+                continue
+            key, seconds = self._fitting_timeout(kind, room / rate)
+            if seconds is not None and UNSAFE_FLOOR_SECONDS[key] <= seconds < self.effective[key]:
+                out.append({"key": key, "timeout_seconds": int(math.floor(seconds)),
+                            "current_seconds": self.effective[key]})
+        return out
+
+    def _fitting_timeout(self, kind, lifetime_seconds):
+        """(key, seconds): the timeout that gives flows of ``kind`` this lifetime in the table."""
+        if kind == "tcp":
+            return "nf_conntrack_tcp_timeout_time_wait", lifetime_seconds - self.inputs["tcp_duration_seconds"]
+        key = _udp_key(self.inputs["udp_stream_share"])
+        weight = self.inputs["udp_stream_share"] if key.endswith("stream") else 1 - self.inputs["udp_stream_share"]
+        other_key = "nf_conntrack_udp_timeout" if key.endswith("stream") else "nf_conntrack_udp_timeout_stream"
+        rest = self.inputs["udp_duration_seconds"] + (1 - weight) * self.effective[other_key]
+        if weight <= 0:
+            return key, None
+        return key, (lifetime_seconds - rest) / weight
+
+    def buckets(self):
+        self.new_buckets = self.buckets_for(self.new_max)
+        self.settings = {"nf_conntrack_max": self.new_max, "nf_conntrack_buckets": self.new_buckets,
+                         "nf_conntrack_expect_max": kernel_expect_max(self.new_buckets)}
+        self.settings.update(self.timeout_settings)
+
+    def memory(self):
+        inputs, total = self.inputs, self.table_bytes(self.new_max, self.new_buckets)
+        memory = {
+            "entry_bytes": self.entry_bytes,
+            "entry_bytes_source": self.entry_source,
+            "extension_bytes": self.ext_bytes,
+            "extensions": sorted(k for k, on in self.extensions_on.items() if on),
+            "per_entry_bytes": self.per_entry,
+            "bucket_bytes": self.bucket_bytes,
+            "entries": self.new_max,
+            "entries_bytes": self.new_max * self.per_entry,
+            "hash_table_bytes": self.new_buckets * self.bucket_bytes,
+            "total_bytes": total,
+            "total_human": human_bytes(total),
+            "needed_bytes": self.table_bytes(self.needed, self.new_buckets),
+            "mem_total_bytes": self.mem_total,
+            "share_of_ram": round(total / float(self.mem_total), 6) if self.mem_total else None,
+            "budget_bytes": self.budget_bytes,
+            "budget_human": human_bytes(self.budget_bytes),
+            "budget_source": self.budget_how,
+            "within_budget": None if self.budget_bytes is None else total <= self.budget_bytes,
+            "capped": self.capped,
+            "limited_by_kernel": self.limited,
+            "namespaces": inputs["namespaces"],
+            "all_namespaces_full_bytes": self.table_bytes(self.new_max * inputs["namespaces"], self.new_buckets),
+        }
+        if inputs["namespaces"] > 1 or inputs["profile"] in ("container_host", "kubernetes_node"):
+            self.warnings.append("each network namespace (container, pod) can hold up to nf_conntrack_max entries"
+                                 " of its own: %d namespaces full would take %s" % (
+                                     inputs["namespaces"], human_bytes(memory["all_namespaces_full_bytes"])))
+        return memory
+
+    def reasons(self):
+        """One sentence per key of the settings."""
+        inputs, depth = self.inputs, self.inputs["target_chain_depth"]
+        text = "%s entries needed from %s; x %s headroom = %s" % (
+            _human_count(self.needed), self._driver_reason(), _fmt(inputs["headroom"]),
+            _human_count(self.with_headroom))
+        if self.floor_entries and self.floor_entries >= self.with_headroom:
+            text += "; raised to %d, %s" % (self.floor_entries, self.floor_reason)
+        if self.capped:
+            text += "; capped at %d by the memory budget (%s)" % (self.new_max, self.budget_how)
+        elif self.new_max != max(self.with_headroom, self.floor_entries):
+            text += "; rounded up to %d (a multiple of %d)" % (self.new_max, self.step)
+        reasons = {"nf_conntrack_max": text + "."}
+        reasons["nf_conntrack_buckets"] = (
+            "max %d / target chain depth %s = %d buckets, rounded up to a multiple of %d as the kernel does"
+            " (each entry sits in two chains, so chains average %s entries at max)."
+            % (self.new_max, _fmt(depth), int(math.ceil(self.new_max / depth)), self.step,
+               _fmt(round(2 * self.new_max / float(self.new_buckets), 2))))
+        reasons["nf_conntrack_expect_max"] = ("4 expectations per expect-hash slot, buckets / 256 slots, as"
+                                              " nf_conntrack_expect_init() does at boot.")
+        for key in sorted(self.timeout_settings):
+            if key in inputs["timeouts"]:
+                reasons[key] = "your override: %d s (kernel default %d s)." % (
+                    self.timeout_settings[key], KERNEL_TIMEOUTS[key])
+            else:
+                reasons[key] = "%s profile: %d s (kernel default %d s); %s." % (
+                    inputs["profile"], self.timeout_settings[key], KERNEL_TIMEOUTS[key],
+                    "; ".join(self.profile["sources"]))
+        return reasons
+
+    def _driver_reason(self):
+        if self.driver == "rate_model":
+            return "Little's law (%s)" % "; ".join(_rate_part_lines(self.rate_parts, "in the table = %s entries"))
+        return {
+            "peak_entries": "the declared peak_entries (%s)" % _human_count(self.needed),
+            "current_count": "the current count (%d entries)" % self.needed,
+            "observed_rate": "the observed rate (%s closes/s from TIME_WAIT entries, %s entries at the new"
+                             " time_wait)" % (self.rates.get("tcp_closes_per_second"), _human_count(self.needed)),
+            "pressure": "pressure (%s): the current max %s was too small%s" % (
+                ", ".join(self.pressure_seen), self.current_max,
+                "" if self.pressure_live else " (if max was raised since, pass pressure_since_boot=false)"),
+            "none": "no load figure",
+        }[self.driver]
+
+    def comparison(self):
+        current = {"nf_conntrack_max": self.current_max, "nf_conntrack_buckets": self.current_buckets,
+                   "nf_conntrack_expect_max": self.current_expect}
+        for key in self.timeout_settings:
+            current[key] = self.current_timeouts.get(key)
+        out = {}
+        for key, value in self.settings.items():
+            now = None if self.planning else current.get(key)
+            out[key] = {"current": now, "recommended": value, "change": now != value}
+        return out
+
+    def verdict(self):
+        """The current state: every finding, the most severe one as status and severity."""
+        if self.planning:
+            return {"status": "ok", "severity": "ok", "judged": False,
+                    "reasons": ["planning: no current state to judge"], "usage_ratio": None}
+        ratio = (self.count or 0) / float(self.current_max) if self.current_max else None
+        usage = self._usage_findings(ratio)
+        found = usage + self._chain_findings() + self._oversized_findings(undersized=bool(usage))
+        if not found:
+            reasons = ["usage %s of max %s, below the 75%% warning threshold; the load fits with headroom"
+                       % (self.count, self.current_max)]
+            return {"status": "ok", "severity": "ok", "judged": True, "reasons": reasons, "usage_ratio": ratio}
+        rank = {"critical": 2, "warning": 1}
+        order = {"undersized": 3, "chains_too_deep": 2, "oversized": 1}
+        worst = max(found, key=lambda f: (rank[f[1]], order[f[0]]))
+        return {"status": worst[0], "severity": worst[1], "judged": True, "reasons": [f[2] for f in found],
+                "usage_ratio": ratio}
+
+    def _usage_findings(self, ratio):
+        """(status, severity, reason) for a full table, drops and a load above max."""
+        found, needed, current_max = [], self.load_needed, self.current_max
+        if not current_max:
+            return found
         if ratio >= CRITICAL_RATIO:
             found.append(("undersized", "critical", "the table is %.1f%% full (critical at %d%%)"
                           % (ratio * 100, CRITICAL_RATIO * 100)))
         elif ratio >= WARNING_RATIO:
             found.append(("undersized", "warning", "the table is %.1f%% full (warning at %d%%)"
                           % (ratio * 100, WARNING_RATIO * 100)))
-        if pressure_seen:
+        if self.pressure_seen:
             # Drops since boot may predate a raised max: critical only when happening now or the table is full.
-            severe = pressure_live or ratio >= WARNING_RATIO
+            severe = self.pressure_live or ratio >= WARNING_RATIO
             found.append(("undersized", "critical" if severe else "warning",
-                          "packets were dropped because the table was full (%s)" % ", ".join(pressure_seen)))
+                          "packets were dropped because the table was full (%s)" % ", ".join(self.pressure_seen)))
         if needed > current_max:
             found.append(("undersized", "critical", "the load needs %d entries, above the current max %d"
                           % (needed, current_max)))
-        elif needed * headroom > current_max:
+        elif needed * self.inputs["headroom"] > current_max:
             found.append(("undersized", "warning", "the load needs %d entries: under the current max %d but"
-                          " without %s headroom" % (needed, current_max, _fmt(headroom))))
-    if (totals.get("chaintoolong") or 0) > 0:
-        found.append(("chains_too_deep", "critical", "the kernel dropped packets on over-long hash chains"
-                      " (chaintoolong=%d)" % totals["chaintoolong"]))
-    if current_max and current_buckets:
-        depth = current_max / float(current_buckets)
-        if depth > DEEP_CHAIN_DEPTH:
-            found.append(("chains_too_deep", "warning", "max / buckets = %.1f: a full table averages %.1f entries"
-                          " per chain (above %s)" % (depth, 2 * depth, _fmt(2 * DEEP_CHAIN_DEPTH))))
-    if current_max and budget_bytes is not None and not [f for f in found if f[0] == "undersized"]:
-        at_max = memory_bytes(current_max, current_buckets or 0, per_entry, bucket_bytes)
-        if at_max > budget_bytes and current_max > OVERSIZED_FACTOR * max(new_max, 1):
-            text = "a full table at the current max %d would take %s, above the budget %s, for a load that needs %d" % (
-                current_max, human_bytes(at_max), human_bytes(budget_bytes), needed)
-            found.append(("oversized", "warning", text))
-    if current_max == 0:
-        found.append(("oversized", "warning", "nf_conntrack_max is 0 (unlimited)"))
-    if not found:
-        reasons = ["usage %s of max %s, below the 75%% warning threshold; the load fits with headroom"
-                   % (count, current_max)]
-        return {"status": "ok", "severity": "ok", "judged": True, "reasons": reasons, "usage_ratio": ratio}
-    rank = {"critical": 2, "warning": 1}
-    order = {"undersized": 3, "chains_too_deep": 2, "oversized": 1}
-    worst = max(found, key=lambda f: (rank[f[1]], order[f[0]]))
-    return {"status": worst[0], "severity": worst[1], "judged": True, "reasons": [f[2] for f in found],
-            "usage_ratio": ratio}
+                          " without %s headroom" % (needed, current_max, _fmt(self.inputs["headroom"]))))
+        return found
+
+    def _chain_findings(self):
+        found = []
+        if (self.stats_totals.get("chaintoolong") or 0) > 0:
+            found.append(("chains_too_deep", "critical", "the kernel dropped packets on over-long hash chains"
+                          " (chaintoolong=%d)" % self.stats_totals["chaintoolong"]))
+        if self.current_max and self.current_buckets:
+            depth = self.current_max / float(self.current_buckets)
+            if depth > DEEP_CHAIN_DEPTH:
+                found.append(("chains_too_deep", "warning", "max / buckets = %.1f: a full table averages %.1f"
+                              " entries per chain (above %s)" % (depth, 2 * depth, _fmt(2 * DEEP_CHAIN_DEPTH))))
+        return found
+
+    def _oversized_findings(self, undersized):
+        """A max whose full table would cost more than the budget, for a load far below it (never when undersized)."""
+        found, current_max = [], self.current_max
+        if current_max and self.budget_bytes is not None and not undersized:
+            at_max = memory_bytes(current_max, self.current_buckets or 0, self.per_entry, self.bucket_bytes)
+            if at_max > self.budget_bytes and current_max > OVERSIZED_FACTOR * max(self.new_max, 1):
+                found.append(("oversized", "warning", "a full table at the current max %d would take %s, above the"
+                              " budget %s, for a load that needs %d" % (
+                                  current_max, human_bytes(at_max), human_bytes(self.budget_bytes),
+                                  self.load_needed)))
+        if current_max == 0:
+            found.append(("oversized", "warning", "nf_conntrack_max is 0 (unlimited)"))
+        return found
+
+    def tradeoffs(self):
+        """Memory at a few timeout values, for the rates given (or observed)."""
+        rows = []
+        key = "nf_conntrack_tcp_timeout_time_wait"
+        values = sorted(set([30, 60, 120, self.effective[key]]))
+        if "tcp" in self.rate_parts:
+            rows.extend(self._tradeoff(key, seconds, self._rate_total(key, seconds)) for seconds in values)
+        elif self.rates.get("tcp_closes_per_second") is not None:
+            base = (self.count or 0) - self.tcp_states.get("TIME_WAIT", 0)
+            rows.extend(self._tradeoff(key, seconds, int(math.ceil(
+                max(0, base + self.rates["tcp_closes_per_second"] * seconds)))) for seconds in values)
+        if "udp" in self.rate_parts:
+            key = _udp_key(self.inputs["udp_stream_share"])
+            for seconds in sorted(set([30, 60, 120, 180, self.effective[key]])):
+                if seconds >= UNSAFE_FLOOR_SECONDS[key]:
+                    rows.append(self._tradeoff(key, seconds, self._rate_total(key, seconds)))
+        return rows
+
+    def _rate_total(self, key, seconds):
+        trial = dict(self.effective)
+        trial[key] = seconds
+        return rate_entries(self.inputs, trial)[0]
+
+    def _tradeoff(self, key, seconds, entries):
+        target = max(int(math.ceil(entries * self.inputs["headroom"])), self.floor_entries, self.step)
+        max_entries = kernel.round_up(target, self.step)
+        mem = self.table_bytes(max_entries, self.buckets_for(max_entries))
+        return {"key": key, "timeout_seconds": seconds, "entries_needed": entries, "nf_conntrack_max": max_entries,
+                "memory_bytes": mem, "memory_human": human_bytes(mem),
+                "share_of_ram": round(mem / float(self.mem_total), 6) if self.mem_total else None,
+                "within_budget": None if self.budget_bytes is None else mem <= self.budget_bytes}
+
+    def host_warnings(self):
+        """What the host's state means for applying the recommendation; a max below the count needs force."""
+        if self.planning:
+            return
+        if _get(self.facts, "environment", "kube_proxy_running") and self.inputs["profile"] != "kubernetes_node":
+            self.warnings.append("kube-proxy is running: on start it raises max and its timeouts to its own values; profile"
+                                 " kubernetes_node matches what it does")
+        if self.facts.get("host_settable") is False:
+            self.warnings.append("nf_conntrack_max, buckets and expect_max are global and read-only here"
+                                 " (not the initial namespace): apply them on the host")
+        if self.current_max == 0:
+            self.warnings.append("nf_conntrack_max is 0: the table is unlimited and only RAM bounds it")
+        if self.count and self.new_max < self.count:
+            # Applying it would drop new flows at once: only on purpose.
+            if not self.inputs["force"]:
+                why = ("capped by the memory budget of %s; raise memory_budget" % self.budget_how if self.capped
+                       else "the most the kernel can hold at chain depth %s" % _fmt(self.inputs["target_chain_depth"]))
+                raise SizingError(
+                    "the recommended nf_conntrack_max %d (%s) is below the %d entries in the table now: new flows"
+                    " would be dropped until the count falls under it. Pass force=true to accept it"
+                    % (self.new_max, why, self.count), "force", self.inputs["force"])
+            self.warnings.append("the recommended max %d is below the current count %d: new flows would be dropped"
+                                 " until the count falls under it (force=true)" % (self.new_max, self.count))
+
+    def summary(self, verdict, memory):
+        lines = []
+        if not self.planning:
+            lines.append("state: %s (%s): %s" % (verdict["status"], verdict["severity"],
+                                                 "; ".join(verdict["reasons"])))
+        lines.extend("%s (Little's law)" % line for line in _rate_part_lines(self.rate_parts, "= %s entries"))
+        settings = self.settings
+        lines.append("need %s entries (driver: %s); recommend nf_conntrack_max=%d, nf_conntrack_buckets=%d,"
+                     " nf_conntrack_expect_max=%d" % (
+                         _human_count(self.needed), self.driver, settings["nf_conntrack_max"],
+                         settings["nf_conntrack_buckets"], settings["nf_conntrack_expect_max"]))
+        share = memory["share_of_ram"]
+        lines.append("memory at max: %s (%s entries x %d B + %d buckets x %d B)%s" % (
+            memory["total_human"], _human_count(memory["entries"]), memory["per_entry_bytes"],
+            settings["nf_conntrack_buckets"], memory["bucket_bytes"],
+            "" if share is None else ", %s of RAM" % _percent(share)))
+        return lines
 
 
-def _tradeoffs(v, effective, rate_parts, sources, rates, count, tcp_states, depth, page_size, bucket_bytes,
-               entry_bytes, ext_bytes, budget_bytes, mem_total, floor, step):
-    """Memory at a few timeout values, for the rates given (or observed)."""
-    rows = []
-
-    def row(key, seconds, entries):
-        target = max(int(math.ceil(entries * v["headroom"])), floor, step)
-        mx = -(-target // step) * step
-        buckets = buckets_for(mx, depth, page_size, bucket_bytes)
-        mem = memory_bytes(mx, buckets, entry_bytes, bucket_bytes, ext_bytes)
-        rows.append({"key": key, "timeout_seconds": seconds, "entries_needed": entries, "nf_conntrack_max": mx,
-                     "memory_bytes": mem, "memory_human": human_bytes(mem),
-                     "share_of_ram": round(mem / float(mem_total), 6) if mem_total else None,
-                     "within_budget": None if budget_bytes is None else mem <= budget_bytes})
-
-    key = "nf_conntrack_tcp_timeout_time_wait"
-    values = sorted(set([30, 60, 120, effective[key]]))
-    if "tcp" in rate_parts:
-        for tw in values:
-            trial = dict(effective)
-            trial[key] = tw
-            total = rate_entries(v, trial)[0]
-            row(key, tw, total)
-    elif rates.get("tcp_closes_per_second") is not None:
-        base = (count or 0) - tcp_states.get("TIME_WAIT", 0)
-        for tw in values:
-            row(key, tw, int(math.ceil(max(0, base + rates["tcp_closes_per_second"] * tw))))
-    if "udp" in rate_parts:
-        key = ("nf_conntrack_udp_timeout_stream" if v["udp_stream_share"] >= 0.5 else "nf_conntrack_udp_timeout")
-        for t in sorted(set([30, 60, 120, 180, effective[key]])):
-            if t < UNSAFE_FLOOR_SECONDS[key]:
-                continue
-            trial = dict(effective)
-            trial[key] = t
-            total = rate_entries(v, trial)[0]
-            row(key, t, total)
-    return rows
+def _udp_key(stream_share):
+    """The UDP timeout that dominates: the stream one when most flows get a reply."""
+    return "nf_conntrack_udp_timeout_stream" if stream_share >= 0.5 else "nf_conntrack_udp_timeout"
 
 
-def _summary(planning, verdict, settings, memory, rate_parts, needed, driver):
-    lines = []
-    if not planning:
-        lines.append("state: %s (%s): %s" % (verdict["status"], verdict["severity"], "; ".join(verdict["reasons"])))
-    for kind, p in sorted(rate_parts.items()):
-        lines.append("%s: %s new/s x %s s = %s entries (Little's law)" % (
-            kind, _fmt(p["new_per_second"]), _fmt(round(p["lifetime_seconds"], 3)), _human_count(p["entries"])))
-    lines.append("need %s entries (driver: %s); recommend nf_conntrack_max=%d, nf_conntrack_buckets=%d,"
-                 " nf_conntrack_expect_max=%d" % (
-                     _human_count(needed), driver, settings["nf_conntrack_max"], settings["nf_conntrack_buckets"],
-                     settings["nf_conntrack_expect_max"]))
-    share = memory["share_of_ram"]
-    lines.append("memory at max: %s (%s entries x %d B + %d buckets x %d B)%s" % (
-        memory["total_human"], _human_count(memory["entries"]), memory["per_entry_bytes"],
-        settings["nf_conntrack_buckets"], memory["bucket_bytes"],
-        "" if share is None else ", %s of RAM" % _percent(share)))
-    return lines
+def _rate_part_lines(rate_parts, tail):
+    """"tcp: 6500 new/s x 120 s <tail>" per traffic kind, sorted."""
+    return ["%s: %s new/s x %s s %s" % (kind, _fmt(part["new_per_second"]), _fmt(round(part["lifetime_seconds"], 3)),
+                                        tail % _human_count(part["entries"]))
+            for kind, part in sorted(rate_parts.items())]
+
+
+def recommend(facts=None, **inputs):
+    """The recommendation dict (CONTRIBUTING.md) for ``facts`` (or None: planning) and the load inputs."""
+    validated = _validate(inputs)
+    if isinstance(facts, dict) and facts.get("available") is False:
+        raise SizingError("nf_conntrack is not available on this host (facts.available is false): nothing to size")
+    model = SizingModel(facts, validated)
+    have_load = any(validated[k] is not None for k in ("peak_entries", "tcp_new_per_second", "udp_new_per_second",
+                                                       "other_new_per_second"))
+    if model.planning and not have_load:
+        raise SizingError("a planning call (no facts) needs the load: peak_entries, tcp_new_per_second,"
+                          " udp_new_per_second or other_new_per_second")
+    model.machine_figures()
+    model.effective_timeouts()
+    model.entries_needed()
+    model.floor()
+    model.max_entries()
+    model.buckets()
+    memory = model.memory()
+    reasons = model.reasons()
+    comparison = model.comparison()
+    verdict = model.verdict()
+    verdict["causes"] = [] if model.planning else advisor.causes(model.facts)  # why packets drop (advisor.py)
+    tradeoffs = model.tradeoffs()
+    model.host_warnings()
+    return {
+        "settings": model.settings,
+        "reasons": reasons,
+        "entries": {"needed": model.needed, "driver": model.driver, "sources": model.sources,
+                    "with_headroom": model.with_headroom, "headroom": validated["headroom"],
+                    "floor": model.floor_entries, "floor_source": model.floor_reason,
+                    "rate_model": model.rate_parts, "rates": model.rates},
+        "memory": memory,
+        "verdict": verdict,
+        "comparison": comparison,
+        "tradeoffs": tradeoffs,
+        "timeouts_fitting_budget": model.fits,
+        "profile": {"name": validated["profile"], "description": model.profile["description"],
+                    "sources": model.profile["sources"]},
+        "planning": model.planning,
+        "summary": model.summary(verdict, memory),
+        "warnings": model.warnings,
+    }

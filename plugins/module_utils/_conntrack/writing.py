@@ -25,11 +25,11 @@ import stat
 import struct
 import time
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, reading, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import errors, files, kernel, reading
 
 NETFILTER_DIR = "proc/sys/net/netfilter"
 HASHSIZE_PARAM = "sys/module/nf_conntrack/parameters/hashsize"
-SYSCTL_PREFIX = "net.netfilter."
+SYSCTL_PREFIX = kernel.SYSCTL_PREFIX
 
 DEFAULT_SYSCTL_FILE = "/etc/sysctl.d/90-netfilter-conntrack.conf"
 DEFAULT_MODPROBE_FILE = "/etc/modprobe.d/netfilter-conntrack.conf"
@@ -55,57 +55,20 @@ LOCK_FILE = "/run/lock/netfilter-conntrack.lock"
 # A max below this is legal but almost surely a typo: the table would fill at once.
 SANE_MIN_MAX = 1024
 
-INT_MAX = 2 ** 31 - 1
-# proc_dointvec_jiffies refuses seconds above INT_MAX / HZ; HZ is at most 1000.
-TIMEOUT_MAX_SECONDS = INT_MAX // 1000
-# nf_ct_alloc_hashtable refuses more than INT_MAX / sizeof(pointer) buckets.
-BUCKETS_MAX = INT_MAX // 8
-
-KEY_RE = re.compile(r"^nf_conntrack_[a-z0-9_]+$")
-
-# The kind of each writable key any kernel has had: (kind, minimum, maximum).
-_BOOL = ("bool", 0, 1)
-_TIMEOUT = ("timeout", 1, TIMEOUT_MAX_SECONDS)
-KEYS = {
-    "nf_conntrack_max": ("int", 0, INT_MAX),
-    "nf_conntrack_buckets": ("buckets", 1, BUCKETS_MAX),
-    "nf_conntrack_expect_max": ("int", 1, INT_MAX),
-    "nf_conntrack_acct": _BOOL,
-    "nf_conntrack_timestamp": _BOOL,
-    "nf_conntrack_checksum": _BOOL,
-    "nf_conntrack_helper": _BOOL,
-    "nf_conntrack_tcp_loose": _BOOL,
-    "nf_conntrack_tcp_be_liberal": _BOOL,
-    "nf_conntrack_tcp_ignore_invalid_rst": _BOOL,
-    "nf_conntrack_dccp_loose": _BOOL,
-    "nf_conntrack_events": ("int", 0, 2),
-    "nf_conntrack_log_invalid": ("int", 0, 255),
-    "nf_conntrack_tcp_max_retrans": ("int", 0, 255),
-    "nf_conntrack_frag6_high_thresh": ("int", 0, 2 ** 62),
-    "nf_conntrack_frag6_low_thresh": ("int", 0, 2 ** 62),
-    "nf_conntrack_frag6_timeout": _TIMEOUT,
-}
-for _name in ("generic_timeout", "icmp_timeout", "icmpv6_timeout", "udp_timeout", "udp_timeout_stream",
-              "gre_timeout", "gre_timeout_stream",
-              "tcp_timeout_syn_sent", "tcp_timeout_syn_recv", "tcp_timeout_established",
-              "tcp_timeout_fin_wait", "tcp_timeout_close_wait", "tcp_timeout_last_ack",
-              "tcp_timeout_time_wait", "tcp_timeout_close", "tcp_timeout_max_retrans",
-              "tcp_timeout_unacknowledged",
-              "sctp_timeout_closed", "sctp_timeout_cookie_wait", "sctp_timeout_cookie_echoed",
-              "sctp_timeout_established", "sctp_timeout_shutdown_sent", "sctp_timeout_shutdown_recd",
-              "sctp_timeout_shutdown_ack_sent", "sctp_timeout_heartbeat_sent", "sctp_timeout_heartbeat_acked",
-              "dccp_timeout_request", "dccp_timeout_respond", "dccp_timeout_partopen", "dccp_timeout_open",
-              "dccp_timeout_closereq", "dccp_timeout_closing", "dccp_timeout_timewait"):
-    KEYS["nf_conntrack_" + _name] = _TIMEOUT
-
-# Read-only outside the initial network namespace (containers included).
-GLOBAL_KEYS = reading.GLOBAL_KEYS
-# What kube-proxy sets itself when it starts (its conntrack settings).
-KUBE_PROXY_KEYS = ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp_timeout_established",
-                   "nf_conntrack_tcp_timeout_close_wait")
+INT_MAX = kernel.INT_MAX
+TIMEOUT_MAX_SECONDS = kernel.TIMEOUT_MAX_SECONDS
+BUCKETS_MAX = kernel.BUCKETS_MAX
+KEY_RE = kernel.KEY_RE
+# Every key the module may write (the allowlist), with its kind and range: kernel.KEYS.
+KEYS = kernel.WRITABLE_KEYS
+GLOBAL_KEYS = kernel.GLOBAL_KEYS
+# What kube-proxy writes when it starts with its default configuration; the newer keys it
+# writes only when configured (kernel.kube_proxy_keys()).
+KUBE_PROXY_KEYS = kernel.kube_proxy_keys(by_default_only=True)
+KUBE_PROXY_OPTIONAL_KEYS = tuple(k for k in kernel.kube_proxy_keys() if k not in KUBE_PROXY_KEYS)
 
 
-class SettingsError(Exception):
+class SettingsError(errors.ConntrackError):
     """Bad input, found before anything was touched."""
 
     def __init__(self, detail):
@@ -113,7 +76,7 @@ class SettingsError(Exception):
         super(SettingsError, self).__init__("nothing was changed: " + detail)
 
 
-class ApplyError(Exception):
+class ApplyError(errors.ConntrackError):
     """A write failed; ``result`` says what was rolled back."""
 
     def __init__(self, msg, result):
@@ -121,24 +84,15 @@ class ApplyError(Exception):
         self.result = result
 
 
-def bucket_granularity():
-    """The kernel rounds buckets up to whole pages of hlist_nulls_head pointers."""
-    try:
-        page = os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        page = 4096
-    return max(1, page // struct.calcsize("P"))
-
-
-def round_buckets(value, granularity=None):
-    """What the kernel will read back after writing ``value`` buckets (100000 -> 100352)."""
-    granularity = granularity or bucket_granularity()
-    return -(-value // granularity) * granularity
+bucket_granularity = kernel.host_granularity
+round_buckets = kernel.round_buckets
+parse_sysctl_file = kernel.parse_sysctl_file
 
 
 def coerce_value(key, value):
     """Validate one value for one key; returns the int or raises SettingsError."""
-    kind, low, high = KEYS[key]
+    spec = KEYS[key]
+    kind, low, high = spec.kind, spec.minimum, spec.maximum
     if isinstance(value, bool):
         if kind != "bool":
             raise SettingsError("settings.%s: expected an integer, got a boolean (%r)" % (key, value))
@@ -183,21 +137,6 @@ def validate_settings(settings):
     return clean
 
 
-def parse_sysctl_file(text):
-    """{dotted key: value string} as sysctl reads a sysctl.d file."""
-    values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#;" or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        key = key.strip().lstrip("-").strip()
-        if key[:1] == "/" or ("/" in key and key.index("/") < (key.index(".") if "." in key else len(key))):
-            key = key.strip("/").replace("/", ".")
-        values[key] = value.strip()
-    return values
-
-
 def _read(path):
     try:
         with open(path, "rb") as f:
@@ -229,6 +168,37 @@ def _read_int(path):
         return None
 
 
+def argument_spec():
+    """The settings module's options: their one list of names, types and defaults."""
+    return dict(
+        settings=dict(type="dict", default={}),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        runtime=dict(type="bool", default=True),
+        persist_sysctl=dict(type="bool", default=True),
+        sysctl_file=dict(type="path", default=DEFAULT_SYSCTL_FILE),
+        persist_modprobe=dict(type="bool", default=True),
+        modprobe_file=dict(type="path", default=DEFAULT_MODPROBE_FILE),
+        boot_fix=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+        modules_load_file=dict(type="path", default=DEFAULT_MODULES_LOAD_FILE),
+        udev_rule_file=dict(type="path", default=DEFAULT_UDEV_RULE_FILE),
+        kube_proxy=dict(type="str", default="respect", choices=["respect", "override"]),
+        strict=dict(type="bool", default=False),
+        backup=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
+        lock_timeout=dict(type="float", default=60.0),
+        restore=dict(type="dict"),
+        record_file=dict(type="path"),
+        record_pressure_entries=dict(type="int"),
+        root=dict(type="path", default="/"),
+    )
+
+
+# The backend's options and their defaults, from the spec; settings and root are its arguments.
+OPTION_DEFAULTS = dict((name, spec.get("default")) for name, spec in argument_spec().items()
+                       if name not in ("settings", "root"))
+TEST_SEAMS = ("backup_func", "granularity", "now")
+
+
 class ConntrackSettings(object):
     """Desired nf_conntrack state on one host, the community.crypto backend way.
 
@@ -237,31 +207,35 @@ class ConntrackSettings(object):
     file, record, backup and directory this run touched.
     """
 
-    def __init__(self, settings, root="/", state="present", runtime=True,
-                 persist_sysctl=True, sysctl_file=DEFAULT_SYSCTL_FILE,
-                 persist_modprobe=True, modprobe_file=DEFAULT_MODPROBE_FILE,
-                 boot_fix="auto", modules_load_file=DEFAULT_MODULES_LOAD_FILE,
-                 udev_rule_file=DEFAULT_UDEV_RULE_FILE,
-                 kube_proxy="respect", strict=False, backup=False, backup_func=None,
-                 granularity=None, record_file=None, record_pressure_entries=None, now=None,
-                 force=False, lock_timeout=60.0, restore=None):
+    def __init__(self, settings, root="/", **options):
+        """``options``: the module's (argument_spec(), defaults from there) and the seams unit
+        tests use: ``backup_func`` (makes a backup, returns its path), ``granularity`` (the
+        bucket rounding) and ``now`` (the record's clock)."""
+        unknown = sorted(set(options) - set(OPTION_DEFAULTS) - set(TEST_SEAMS))
+        if unknown:
+            raise TypeError("ConntrackSettings: unknown options %s" % ", ".join(unknown))
+        opts = dict(OPTION_DEFAULTS)
+        opts.update(options)
         self.root = root or "/"
-        self.state = state
-        self.runtime_enabled = runtime
-        self.persist_sysctl = persist_sysctl
-        self.persist_modprobe = persist_modprobe
-        self.boot_fix = boot_fix
-        self.paths = {"sysctl": sysctl_file, "modprobe": modprobe_file,
-                      "modules_load": modules_load_file, "udev_rule": udev_rule_file}
-        self.kube_proxy = kube_proxy
-        self.strict = strict
-        self.backup = backup
-        self.backup_func = backup_func or self._backup_copy
-        self.granularity = granularity or bucket_granularity()
+        self.state = opts["state"]
+        self.runtime_enabled = opts["runtime"]
+        self.persist_sysctl = opts["persist_sysctl"]
+        self.persist_modprobe = opts["persist_modprobe"]
+        self.boot_fix = opts["boot_fix"]
+        self.paths = dict((name, opts[name + "_file"]) for name in MANAGED_DIRS)
+        self.kube_proxy = opts["kube_proxy"]
+        self.strict = opts["strict"]
+        self.backup = opts["backup"]
+        self.backup_func = opts.get("backup_func") or self._backup_copy
+        self.granularity = opts.get("granularity") or bucket_granularity()
         self.raw_settings = settings if settings is not None else {}
-        self.force = force
-        self.lock_timeout = lock_timeout
-        self.restore = restore
+        self.force = opts["force"]
+        self.lock_timeout = opts["lock_timeout"]
+        self.restore = opts["restore"]
+        # The tuning record (CONTRIBUTING.md) kept in the same call, so rollback needs no extra round trips.
+        self.record_file = opts["record_file"]
+        self.record_pressure_entries = opts["record_pressure_entries"]
+        self.now = opts.get("now") or (lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.settings = None
         self.warnings = []
         self.notes = []
@@ -272,10 +246,6 @@ class ConntrackSettings(object):
         self._missing = set()
         self.wanted = {}
         self._planned = False
-        # The tuning record (CONTRIBUTING.md) kept in the same call, so rollback needs no extra round trips.
-        self.record_file = record_file
-        self.record_pressure_entries = record_pressure_entries
-        self.now = now or (lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.record = None     # like a files entry, plus "data" (the record dict or None)
         self.requested = {}    # validated settings before bucket rounding: the record's "applied"
         self.from_record = False   # state=absent restoring the record's originals
@@ -283,6 +253,12 @@ class ConntrackSettings(object):
         self.created = []      # directories this run creates (host paths)
         self.mismatches = {}
         self._tree_reader = None
+
+    @classmethod
+    def from_params(cls, params):
+        """The backend for a module's params (validated against argument_spec())."""
+        options = dict((name, params[name]) for name in OPTION_DEFAULTS if name in params)
+        return cls(params.get("settings"), root=params.get("root") or "/", **options)
 
     # ---------------------------------------------------------------- paths
     def _host(self, path):
@@ -413,16 +389,7 @@ class ConntrackSettings(object):
         self._check_memory()
         wanted = dict(self.settings)
         if env["kube_proxy_running"]:
-            owned = sorted(k for k in KUBE_PROXY_KEYS if k in wanted)
-            if owned and self.kube_proxy == "respect":
-                for key in owned:
-                    self.skipped[key] = "kube-proxy runs here and owns this key (kube_proxy=respect)"
-                    del wanted[key]
-                self.warnings.append("kube-proxy is running: left %s alone; set kube_proxy=override to manage "
-                                     "them anyway" % ", ".join(owned))
-            elif owned:
-                self.warnings.append("kube-proxy is running and may reset %s when it restarts "
-                                     "(kube_proxy=override)" % ", ".join(owned))
+            self._plan_kube_proxy(wanted, env)
         if env["initial_netns"] is False:
             for key in GLOBAL_KEYS:
                 if key in wanted:
@@ -449,6 +416,23 @@ class ConntrackSettings(object):
             self.created = self._directories_to_create()
         self._planned = True
         return self
+
+    def _plan_kube_proxy(self, wanted, env):
+        """kube-proxy writes its keys when it starts, and only raises them: say what survives a restart."""
+        owned = sorted(k for k in KUBE_PROXY_KEYS if k in wanted)
+        optional = sorted(k for k in KUBE_PROXY_OPTIONAL_KEYS if k in wanted)
+        if self.kube_proxy == "respect":
+            for key in owned:
+                self.skipped[key] = ("kube-proxy runs here and writes this key when it starts, raising it to its own "
+                                     "value (kube_proxy=respect): set it in kube-proxy's conntrack configuration")
+                del wanted[key]
+            if owned:
+                self.warnings.append("kube-proxy is running: left %s alone; set kube_proxy=override to manage "
+                                     "them anyway" % ", ".join(owned))
+            owned = []
+        for key in owned + optional:
+            current = self._read_runtime(key) if env["available"] else None
+            self.warnings.append(kube_proxy_outcome(key, wanted[key], current))
 
     def _load_record(self):
         """(record dict, its text) or (None, None); a record that exists but cannot be used stops the run."""
@@ -541,19 +525,17 @@ class ConntrackSettings(object):
         """{key: (value, source)}: what nf_conntrack gets when it loads without our files."""
         r = self._reader()
         persistent = reading.read_persistent(r, exclude=set(self.paths.values()))
-        meminfo = r.read("/proc/meminfo") or ""
-        m = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M)
+        mem_total_bytes = kernel.mem_total_bytes(r.read("/proc/meminfo"))
         hashsize = persistent["modprobe"].get("hashsize")
         hashsize_value = hashsize["value"] if hashsize and isinstance(hashsize["value"], int) else None
-        defaults = sizing.boot_defaults(self.environment.get("kernel_release"),
-                                        int(m.group(1)) * 1024 if m else 0, hashsize_value,
+        defaults = kernel.boot_defaults(self.environment.get("kernel_release"), mem_total_bytes or 0, hashsize_value,
                                         self.granularity * struct.calcsize("P"), struct.calcsize("P"))
         out = dict((k, (v, "kernel_default")) for k, v in defaults.items())
-        if not m:
-            for key in ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max"):
+        if mem_total_bytes is None:
+            for key in kernel.TABLE_SIZE_KEYS:
                 out.pop(key, None)  # these defaults scale with RAM
         if hashsize_value:
-            for key in ("nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_expect_max"):
+            for key in kernel.TABLE_SIZE_KEYS:
                 out[key] = (defaults[key], "file:" + hashsize["file"])
         for key, entry in persistent["sysctl"].items():
             if key in KEYS and isinstance(entry["value"], int) and not isinstance(entry["value"], bool):
@@ -577,11 +559,9 @@ class ConntrackSettings(object):
     def _check_memory(self):
         """A hash table bigger than half the RAM would fail (or wake the OOM killer) midway: refuse it now."""
         buckets = self.settings.get("nf_conntrack_buckets")
-        meminfo = _read(self._host("proc/meminfo")) or b""
-        m = re.search(br"^MemTotal:\s+(\d+) kB", meminfo, re.M)
-        if buckets is None or not m:
+        mem_total_bytes = kernel.mem_total_bytes(_read(self._host("proc/meminfo")))
+        if buckets is None or mem_total_bytes is None:
             return
-        mem_total_bytes = int(m.group(1)) * 1024
         table_bytes = buckets * struct.calcsize("P")
         if table_bytes > mem_total_bytes // 2:
             raise SettingsError("settings.nf_conntrack_buckets: %d needs a %d MiB hash table, more than half of "
@@ -743,11 +723,11 @@ class ConntrackSettings(object):
             text = self._reader().read_config(path)
             if text is None:
                 continue
-            theirs = parse_sysctl_file(text)
+            theirs = dict((kernel.conntrack_name(k), v) for k, v in parse_sysctl_file(text).items())
             for key in sorted(keys):
-                if SYSCTL_PREFIX + key in theirs:
+                if key in theirs:
                     self.warnings.append("%s%s is also set in %s, which sysctl applies after %s: its value (%s) "
-                                         "wins at boot" % (SYSCTL_PREFIX, key, path, ours, theirs[SYSCTL_PREFIX + key]))
+                                         "wins at boot" % (SYSCTL_PREFIX, key, path, ours, theirs[key]))
 
     # ------------------------------------------------------------- answers
     def _runtime_changes(self):
@@ -810,127 +790,17 @@ class ConntrackSettings(object):
 
     def preflight(self):
         """Refuse up front what would fail midway (a read-only or full /etc, an unwritable key): nothing changes."""
-        problems = []
-        needed, inodes = {}, {}
-        for info in self._changed_files():
-            directory = os.path.dirname(info["full"])
-            while not os.path.isdir(directory):
-                directory = os.path.dirname(directory)
-            if _read_only_mount(directory):
-                problems.append("%s: %s is on a read-only file system" % (info["path"], directory))
-            elif not os.access(directory, os.W_OK):
-                problems.append("%s: no permission to write in %s" % (info["path"], directory))
-            elif info["after"] is not None:
-                size = len(info["after"].encode("utf-8"))
-                if self.backup and info["before"] is not None:
-                    size += len(info["before"].encode("utf-8"))
-                needed[directory] = needed.get(directory, 0) + size
-                # The temporary file, a backup, and each directory still to be made.
-                inodes[directory] = (inodes.get(directory, 0) + 1 + (1 if self.backup and info["before"] else 0)
-                                     + len(files.missing_directories(os.path.dirname(info["full"]))))
-        for directory, size in sorted(needed.items()):
-            free_bytes, free_inodes = _free_space(directory)
-            # A new file takes at least one block, and the old one is freed only after the rename.
-            if free_bytes is not None and free_bytes < size + 8192:
-                problems.append("%s has %d bytes free, the new files need about %d"
-                                % (directory, free_bytes, size + 8192))
-            elif free_inodes is not None and free_inodes < inodes[directory]:
-                problems.append("%s has %d free inodes, the new files need %d"
-                                % (directory, free_inodes, inodes[directory]))
-        for key in sorted(self._runtime_changes()):
-            if not os.access(self._write_path(key), os.W_OK):
-                problems.append("%s: not writable here" % key)
-        if problems:
-            raise ApplyError("nothing was changed: " + "; ".join(problems),
-                             {"rolled_back": [], "rollback_errors": [], "failed_key": None})
+        ApplyTransaction(self).preflight()
 
     def _backup_copy(self, full):
         dest = "%s.%d.%s~" % (full, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
         return files.copy_regular(full, dest)
 
     def apply(self):
-        """Preflight, then the record, runtime (ordered) and files under one journal: any failure
-        (a full disk, an immutable file, a failing backup, a value that does not read back when
-        restoring) puts back everything this run wrote and raises ApplyError."""
+        """Carry out the plan as one transaction (ApplyTransaction): written, or all put back."""
         if not self._planned:
             self.plan()
-        self.preflight()
-        journal = _Journal(self)
-        step = "writing the tuning record"
-        failed_key = None
-        try:
-            # The record goes first, so that the originals are on disk before anything changes.
-            self._write_record(journal)
-            changes = self._runtime_changes()
-            befores = dict((k, v["before"]) for k, v in changes.items())
-            for key in self._write_order(dict((k, v["after"]) for k, v in changes.items()), befores):
-                step, failed_key = "writing %s=%d" % (key, changes[key]["after"]), key
-                journal.runtime(key, befores[key])
-                self._write_runtime(key, changes[key]["after"])
-                journal.did(key)
-            step, failed_key = "reading the values back", None
-            self._read_back(changes)
-            for info in self._changed_files():
-                if info is self.record:
-                    continue
-                step = "writing %s" % info["path"]
-                self._apply_file(info, journal)
-            step = "removing empty directories"
-            for directory in self._removable_directories():
-                full = self._host(directory)
-                os.rmdir(full)
-                journal.removed_directory(full)
-        except Exception as exc:  # whatever went wrong, the host goes back to how it was found
-            errors = journal.undo()
-            reason = getattr(exc, "strerror", None) or str(exc)
-            if not journal.done and not errors:
-                msg = "nothing was changed: %s failed (%s)" % (step, reason)
-            else:
-                msg = "%s failed (%s); " % (step, reason)
-                msg += ("rolled back %s" % ", ".join(journal.done)) if journal.done else "nothing had been changed"
-                if errors:
-                    msg += "; ROLLBACK FAILED for %s" % "; ".join(errors)
-                else:
-                    msg += ": the host is as it was before this run"
-            raise ApplyError(msg, {"rolled_back": list(journal.done), "rollback_errors": errors,
-                                   "failed_key": failed_key})
-
-    def _read_back(self, changes):
-        for key in sorted(changes):
-            actual = self._read_runtime(key)
-            if actual != changes[key]["after"]:
-                if self.from_record or self.restore is not None:
-                    raise ApplyError("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]), {})
-                self.warnings.append("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]))
-                self.runtime[key]["after"] = actual
-                self.mismatches[key] = {"desired": changes[key]["after"], "actual": actual}
-
-    def _apply_file(self, info, journal):
-        full = info["full"]
-        old = files.read_regular(full)
-        if self.backup and old is not None:
-            dest = self.backup_func(full)
-            journal.created_file(dest)
-            info["backup"] = dest
-        self._replace(info["path"], full, old, info["after"], journal)
-
-    @staticmethod
-    def _replace(path, full, old, content, journal):
-        # Journaled before the attempt, parents first, so that the undo runs innermost first.
-        journal.directories(files.missing_directories(os.path.dirname(full)) if content is not None else [])
-        journal.file(path, full, old)
-        if content is None:
-            os.unlink(full)
-            files.fsync_directory(os.path.dirname(full))
-        else:
-            write_atomic(full, content.encode("utf-8"))
-        journal.did(path)
-
-    def _write_record(self, journal):
-        if not self.record or not self.record["changed"]:
-            return
-        full = self.record["full"]
-        self._replace(self.record["path"], full, files.read_regular(full), self.record["after"], journal)
+        ApplyTransaction(self).apply()
 
     # -------------------------------------------------------------- report
     def undo(self):
@@ -991,6 +861,134 @@ class ConntrackSettings(object):
         return diffs
 
 
+class ApplyTransaction(object):
+    """The writing half of a run: it carries out a finished plan (the backend's runtime, files,
+    record and directories) and changes nothing the plan did not name. Every step is journaled
+    before it is tried, so any failure puts the host back as it was found."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def preflight(self):
+        """Refuse up front what would fail midway (a read-only or full /etc, an unwritable key): nothing changes."""
+        problems = []
+        needed, inodes = {}, {}
+        for info in self.backend._changed_files():
+            directory = os.path.dirname(info["full"])
+            while not os.path.isdir(directory):
+                directory = os.path.dirname(directory)
+            if _read_only_mount(directory):
+                problems.append("%s: %s is on a read-only file system" % (info["path"], directory))
+            elif not os.access(directory, os.W_OK):
+                problems.append("%s: no permission to write in %s" % (info["path"], directory))
+            elif info["after"] is not None:
+                size = len(info["after"].encode("utf-8"))
+                if self.backend.backup and info["before"] is not None:
+                    size += len(info["before"].encode("utf-8"))
+                needed[directory] = needed.get(directory, 0) + size
+                # The temporary file, a backup, and each directory still to be made.
+                inodes[directory] = (inodes.get(directory, 0) + 1 + (1 if self.backend.backup and info["before"] else 0)
+                                     + len(files.missing_directories(os.path.dirname(info["full"]))))
+        for directory, size in sorted(needed.items()):
+            free_bytes, free_inodes = _free_space(directory)
+            # A new file takes at least one block, and the old one is freed only after the rename.
+            if free_bytes is not None and free_bytes < size + 8192:
+                problems.append("%s has %d bytes free, the new files need about %d"
+                                % (directory, free_bytes, size + 8192))
+            elif free_inodes is not None and free_inodes < inodes[directory]:
+                problems.append("%s has %d free inodes, the new files need %d"
+                                % (directory, free_inodes, inodes[directory]))
+        for key in sorted(self.backend._runtime_changes()):
+            if not os.access(self.backend._write_path(key), os.W_OK):
+                problems.append("%s: not writable here" % key)
+        if problems:
+            raise ApplyError("nothing was changed: " + "; ".join(problems),
+                             {"rolled_back": [], "rollback_errors": [], "failed_key": None})
+
+    def apply(self):
+        """Preflight, then the record, runtime (ordered) and files under one journal: any failure
+        (a full disk, an immutable file, a failing backup, a value that does not read back when
+        restoring) puts back everything this run wrote and raises ApplyError."""
+        self.preflight()
+        journal = _Journal(self.backend)
+        step = "writing the tuning record"
+        failed_key = None
+        try:
+            # The record goes first, so that the originals are on disk before anything changes.
+            self._write_record(journal)
+            changes = self.backend._runtime_changes()
+            befores = dict((k, v["before"]) for k, v in changes.items())
+            for key in self.backend._write_order(dict((k, v["after"]) for k, v in changes.items()), befores):
+                step, failed_key = "writing %s=%d" % (key, changes[key]["after"]), key
+                journal.runtime(key, befores[key])
+                self.backend._write_runtime(key, changes[key]["after"])
+                journal.did(key)
+            step, failed_key = "reading the values back", None
+            self._read_back(changes)
+            for info in self.backend._changed_files():
+                if info is self.backend.record:
+                    continue
+                step = "writing %s" % info["path"]
+                self._apply_file(info, journal)
+            step = "removing empty directories"
+            for directory in self.backend._removable_directories():
+                full = self.backend._host(directory)
+                os.rmdir(full)
+                journal.removed_directory(full)
+        except Exception as exc:  # whatever went wrong, the host goes back to how it was found
+            errors = journal.undo()
+            reason = getattr(exc, "strerror", None) or str(exc)
+            if not journal.done and not errors:
+                msg = "nothing was changed: %s failed (%s)" % (step, reason)
+            else:
+                msg = "%s failed (%s); " % (step, reason)
+                msg += ("rolled back %s" % ", ".join(journal.done)) if journal.done else "nothing had been changed"
+                if errors:
+                    msg += "; ROLLBACK FAILED for %s" % "; ".join(errors)
+                else:
+                    msg += ": the host is as it was before this run"
+            raise ApplyError(msg, {"rolled_back": list(journal.done), "rollback_errors": errors,
+                                   "failed_key": failed_key})
+
+    def _read_back(self, changes):
+        for key in sorted(changes):
+            actual = self.backend._read_runtime(key)
+            if actual != changes[key]["after"]:
+                if self.backend.from_record or self.backend.restore is not None:
+                    raise ApplyError("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]), {})
+                self.backend.warnings.append("%s reads back %s after writing %d" % (key, actual, changes[key]["after"]))
+                self.backend.runtime[key]["after"] = actual
+                self.backend.mismatches[key] = {"desired": changes[key]["after"], "actual": actual}
+
+    def _apply_file(self, info, journal):
+        full = info["full"]
+        old = files.read_regular(full)
+        if self.backend.backup and old is not None:
+            dest = self.backend.backup_func(full)
+            journal.created_file(dest)
+            info["backup"] = dest
+        self._replace(info["path"], full, old, info["after"], journal)
+
+    @staticmethod
+    def _replace(path, full, old, content, journal):
+        # Journaled before the attempt, parents first, so that the undo runs innermost first.
+        journal.directories(files.missing_directories(os.path.dirname(full)) if content is not None else [])
+        journal.file(path, full, old)
+        if content is None:
+            os.unlink(full)
+            files.fsync_directory(os.path.dirname(full))
+        else:
+            write_atomic(full, content.encode("utf-8"))
+        journal.did(path)
+
+    def _write_record(self, journal):
+        if not self.backend.record or not self.backend.record["changed"]:
+            return
+        full = self.backend.record["full"]
+        self._replace(self.backend.record["path"], full, files.read_regular(full), self.backend.record["after"], journal)
+
+
+
 class _Journal(object):
     """What a run changed, in order, and how to undo each step."""
 
@@ -1045,6 +1043,29 @@ class _Journal(object):
             except (IOError, OSError) as exc:
                 errors.append("%s: %s" % (what, exc.strerror or exc))
         return errors
+
+
+def kube_proxy_outcome(key, value, current, intended=None):
+    """One sentence: whether ``value`` for ``key`` survives a kube-proxy restart.
+
+    kube-proxy writes a key only when the value it finds is below its own (``intended``,
+    from its configuration; None when unknown), so a value at or above that survives and a
+    lower one is raised back (kernel.after_kube_proxy_restart).
+    """
+    since = kernel.KEYS[key].kube_proxy
+    who = "kube-proxy" if since == kernel.KUBE_PROXY_FIRST else "kube-proxy %d.%d and newer" % since
+    if not kernel.KEYS[key].kube_proxy_by_default:
+        who += ", when its conntrack configuration sets it,"
+    if intended is not None:
+        after = kernel.after_kube_proxy_restart(key, intended, value)
+        if after == value:
+            return "%s=%d survives kube-proxy restarts: %s only raises it, to %d" % (key, value, who, intended)
+        return "%s=%d does not survive a kube-proxy restart: %s raises it to %d" % (key, value, who, after)
+    if current is not None and value < current:
+        return ("%s lowered from %d to %d: %s raises it back to its own value (up to %d) when it restarts"
+                % (key, current, value, who, current))
+    return ("%s=%d survives kube-proxy restarts unless kube-proxy's own value is higher: %s only raises it"
+            % (key, value, who))
 
 
 def managed_path_problem(name, path):
