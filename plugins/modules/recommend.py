@@ -313,7 +313,7 @@ recommendation:
     kube_proxy:
       description:
         - Null unless kube-proxy runs (the facts' C(environment.kube_proxy)). Then C(predicted) is what it writes
-          at its next start (it only raises max and the hash size, hash size = max / 4), C(differs) the keys where
+          at its next start (its own values; the hash size max / 4, raised only), C(differs) the keys where
           it would undo C(settings) (C(kube_proxy), C(recommended)), and C(conntrack) / C(conntrack_yaml) the
           C(conntrack:) block for its configuration that makes it write our values instead.
       type: dict

@@ -127,8 +127,10 @@ options:
       - What to do with the keys kube-proxy owns (C(nf_conntrack_max), C(nf_conntrack_buckets),
         C(nf_conntrack_tcp_timeout_established), C(nf_conntrack_tcp_timeout_close_wait)) when a
         kube-proxy process runs on the host.
-      - kube-proxy only raises these keys (it writes one only when the value it finds is lower than its
-        own), so a value at or above kube-proxy's survives its restart and a lower one does not.
+      - kube-proxy 1.29 and newer writes its own value for these keys at each start whenever the value it
+        finds differs, lower or higher (1.22 to 1.28 only raised them; C(nf_conntrack_max) is raise-only again
+        from kubernetes#142035); the hash size it only raises, to max / 4. Its release is not visible from the
+        host, so the module assumes a value that differs from kube-proxy's own does not survive its restart.
       - V(respect) leaves them alone, lists them under RV(skipped_keys) and warns.
       - V(override) applies them anyway, with a warning per key that says whether it survives a kube-proxy restart.
       - kube-proxy 1.29 and newer also writes C(nf_conntrack_tcp_be_liberal), C(nf_conntrack_udp_timeout) and

@@ -15,6 +15,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
+
 # Kernel changes that narrow the UDP insert race (same socket, two packets, two CPUs, one of
 # them loses at confirm time and is dropped: the 5 s DNS timeouts).
 UDP_RACE_FIXES = (
@@ -24,7 +26,6 @@ UDP_RACE_FIXES = (
     ((6, 12), "8af79d3edb5f", "packets that went through NFQUEUE no longer race their own entry"),
 )
 UDP_RACE_MITIGATED = (5, 6)
-DEEP_CHAIN_DEPTH = 4.0  # lead: the same as sizing.DEEP_CHAIN_DEPTH (kept here: sizing imports this module)
 FULL_RATIO = 0.90
 # search_restart per second above which it is more than the occasional resize.
 SEARCH_RESTART_RATE = 100.0
@@ -238,7 +239,7 @@ def cause_chains(v):
     too_long = v.total("chaintoolong")
     cmax, buckets = _num(v.usage.get("max")), _num(v.usage.get("buckets"))
     depth = (cmax / float(buckets)) if cmax and buckets else None
-    if not too_long and not (depth and depth > DEEP_CHAIN_DEPTH):
+    if not too_long and not (depth and depth > kernel.DEEP_CHAIN_DEPTH):
         return []
     ev = v.evidence("chaintoolong")
     ev.update(max=cmax, buckets=buckets, chain_depth_at_max=round(depth, 2) if depth else None)
@@ -249,7 +250,7 @@ def cause_chains(v):
         sev = "warning"
         summary = "a full table would average %.1f entries per bucket (max %d / buckets %d)" % (depth, cmax, buckets)
     remedy = ("raise nf_conntrack_buckets (recommend's value keeps max / buckets at most %g; set it once at"
-              " boot: each runtime change rehashes the table)" % DEEP_CHAIN_DEPTH)
+              " boot: each runtime change rehashes the table)" % kernel.DEEP_CHAIN_DEPTH)
     return [_cause("chains_too_deep", sev, summary, ev, remedy)]
 
 

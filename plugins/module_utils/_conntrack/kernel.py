@@ -139,6 +139,9 @@ KEY_RE = re.compile(r"^nf_conntrack_[a-z0-9_]+$")
 # kube-proxy sets hashsize to max / 4 when the hash size is below that.
 KUBE_PROXY_MAX_PER_BUCKET = 4
 
+# Average entries per bucket above which lookups walk long chains (max / buckets).
+DEEP_CHAIN_DEPTH = 4.0
+
 
 def kube_proxy_keys(version=None, by_default_only=False):
     """Keys kube-proxy ``version`` ((major, minor); None: the newest) may write, sorted.
@@ -151,19 +154,41 @@ def kube_proxy_keys(version=None, by_default_only=False):
                         and (spec.kube_proxy_by_default or not by_default_only)))
 
 
-def after_kube_proxy_restart(key, intended, current):
-    """The value of ``key`` once kube-proxy has started again.
+# How kube-proxy writes a key it owns at each start (cmd/kube-proxy/app/conntrack.go):
+# - the hashsize only when it is below max / 4, in every release;
+# - the sysctls: 1.22 to 1.28 left a value above its own alone (kubernetes#103174); 1.29 reverted
+#   that (#120448), so it writes its value whenever the current one differs, lower or higher;
+#   #142035 (1.38, and the 1.36/1.37 patch releases that carry it) made nf_conntrack_max alone
+#   raise-only again. Its version is not visible from /proc, so None means "unknown" and is
+#   answered with the behaviour that can undo ours: it writes its own value.
+KUBE_PROXY_RAISE_ONLY_RELEASES = ((1, 22), (1, 28))
+KUBE_PROXY_MAX_RAISE_ONLY_SINCE = (1, 38)
 
-    kube-proxy only raises: it writes a sysctl (or the hashsize) only when the current value
-    is below its own (``intended``); None or 0 means its configuration leaves the key alone.
-    """
+
+def kube_proxy_raises_only(key, version=None):
+    """True when kube-proxy ``version`` ((major, minor), None: unknown) leaves a value of
+    ``key`` above its own alone; False when it writes its own value over ours either way."""
+    if key == "nf_conntrack_buckets":
+        return True
+    if version is None:
+        return False
+    version = tuple(version)[:2]
+    first, last = KUBE_PROXY_RAISE_ONLY_RELEASES
+    if first <= version <= last:
+        return True
+    return key == "nf_conntrack_max" and version >= KUBE_PROXY_MAX_RAISE_ONLY_SINCE
+
+
+def after_kube_proxy_restart(key, intended, current, version=None):
+    """The value of ``key`` once kube-proxy ``version`` has started again, when its own
+    configuration asks for ``intended`` (None or 0: its configuration leaves the key alone)."""
     if key not in KEYS or KEYS[key].kube_proxy is None or not intended:
         return current
     if key == "nf_conntrack_buckets":
         intended = round_buckets(intended)
-    if current is None or current < intended:
-        return intended
-    return current
+    if kube_proxy_raises_only(key, version) and current is not None and current >= intended:
+        return current
+    return intended
 
 
 def kube_proxy_buckets(max_entries):

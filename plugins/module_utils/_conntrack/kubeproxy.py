@@ -20,10 +20,12 @@ __metaclass__ = type
 import json
 import re
 
-# kube-proxy's defaults (KubeProxyConfiguration v1alpha1). lead: switch to kernel.py
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
+
+# kube-proxy's defaults (KubeProxyConfiguration v1alpha1); which keys it writes and how: kernel.py.
 DEFAULTS = {"maxPerCore": 32768, "min": 131072, "tcpEstablishedTimeout": 86400, "tcpCloseWaitTimeout": 3600,
             "tcpBeLiberal": False, "udpTimeout": 0, "udpStreamTimeout": 0}
-# config key -> (flag, kernel key); tcpBeLiberal and the UDP timeouts exist since 1.29. lead: switch to kernel.py
+# config key -> (flag, kernel key); tcpBeLiberal and the UDP timeouts exist since 1.29 (kernel.KEYS).
 FIELDS = (
     ("maxPerCore", "--conntrack-max-per-core", None),
     ("min", "--conntrack-min", None),
@@ -38,13 +40,6 @@ INTEGERS = ("maxPerCore", "min")
 MAX_CONFIG_BYTES = 1 << 20
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
-def kube_proxy_raise_only(current, wanted):  # lead: switch to kernel.py
-    """kube-proxy raises nf_conntrack_max and the hash size, never lowers them."""
-    if wanted is None or wanted <= 0:
-        return current
-    return wanted if current is None else max(current, wanted)
 
 
 def parse_duration(text):
@@ -171,19 +166,23 @@ def read_kube_proxy(r):
             "notes": notes}
 
 
-def predict(effective, cpus, current):
-    """What kube-proxy writes at its next start: {kernel key: value}."""
+def predict(effective, cpus, current, version=None):
+    """The values after kube-proxy's next start, for the keys it writes: {kernel key: value}.
+    ``current`` {} gives what it asks for; ``version`` None: unknown (kernel.py)."""
     out = {}
     per_core, floor = effective.get("maxPerCore") or 0, effective.get("min") or 0
     if per_core > 0 and cpus:
         wanted = max(per_core * cpus, floor)
-        out["nf_conntrack_max"] = kube_proxy_raise_only(current.get("nf_conntrack_max"), wanted)
-        out["nf_conntrack_buckets"] = kube_proxy_raise_only(current.get("nf_conntrack_buckets"), wanted // 4)
+        out["nf_conntrack_max"] = kernel.after_kube_proxy_restart("nf_conntrack_max", wanted,
+                                                                  current.get("nf_conntrack_max"), version)
+        out["nf_conntrack_buckets"] = kernel.after_kube_proxy_restart(
+            "nf_conntrack_buckets", kernel.kube_proxy_buckets(wanted), current.get("nf_conntrack_buckets"), version)
     for key, _flag, kernel_key in FIELDS:
         value = effective.get(key)
         if kernel_key is None or not value:
             continue  # 0 / false: kube-proxy leaves the sysctl alone
-        out[kernel_key] = 1 if value is True else value
+        out[kernel_key] = kernel.after_kube_proxy_restart(kernel_key, 1 if value is True else value,
+                                                          current.get(kernel_key), version)
     return out
 
 
@@ -224,13 +223,8 @@ def plan(facts, settings):
     wanted = predict(kp.get("effective") or DEFAULTS, cpus, {})
     differs = {}
     for key, value in sorted((settings or {}).items()):
-        if key not in wanted:
-            continue
-        if key in ("nf_conntrack_max", "nf_conntrack_buckets"):
-            # It raises only: ours survives its next start when ours is at least what it wants.
-            if value < wanted[key]:
-                differs[key] = {"kube_proxy": wanted[key], "recommended": value}
-        elif wanted[key] != value:
+        # Ours survives its next start only when kube-proxy would leave it as it is.
+        if key in wanted and kernel.after_kube_proxy_restart(key, wanted[key], value) != value:
             differs[key] = {"kube_proxy": wanted[key], "recommended": value}
     block = block_for(settings or {}, cpus, kp.get("effective") or DEFAULTS) if differs or settings else {}
     return {"pid": kp.get("pid"), "config_file": kp.get("config_file"), "effective": kp.get("effective"),

@@ -92,7 +92,7 @@ FALLBACK_ENTRY_BYTES = 320
 WARNING_RATIO = 0.75
 CRITICAL_RATIO = 0.90
 # Above this many entries per bucket a lookup walks long chains (kube-proxy uses 4).
-DEEP_CHAIN_DEPTH = 4.0
+DEEP_CHAIN_DEPTH = kernel.DEEP_CHAIN_DEPTH
 # The current max is "oversized" when it could cost more than the budget and is
 # this many times what the load needs.
 OVERSIZED_FACTOR = 4.0

@@ -418,13 +418,13 @@ class ConntrackSettings(object):
         return self
 
     def _plan_kube_proxy(self, wanted, env):
-        """kube-proxy writes its keys when it starts, and only raises them: say what survives a restart."""
+        """kube-proxy writes its keys when it starts: say what survives a restart."""
         owned = sorted(k for k in KUBE_PROXY_KEYS if k in wanted)
         optional = sorted(k for k in KUBE_PROXY_OPTIONAL_KEYS if k in wanted)
         if self.kube_proxy == "respect":
             for key in owned:
-                self.skipped[key] = ("kube-proxy runs here and writes this key when it starts, raising it to its own "
-                                     "value (kube_proxy=respect): set it in kube-proxy's conntrack configuration")
+                self.skipped[key] = ("kube-proxy runs here and writes this key to its own value when it starts "
+                                     "(kube_proxy=respect): set it in kube-proxy's conntrack configuration")
                 del wanted[key]
             if owned:
                 self.warnings.append("kube-proxy is running: left %s alone; set kube_proxy=override to manage "
@@ -988,7 +988,6 @@ class ApplyTransaction(object):
         self._replace(self.backend.record["path"], full, files.read_regular(full), self.backend.record["after"], journal)
 
 
-
 class _Journal(object):
     """What a run changed, in order, and how to undo each step."""
 
@@ -1045,27 +1044,31 @@ class _Journal(object):
         return errors
 
 
-def kube_proxy_outcome(key, value, current, intended=None):
+def kube_proxy_outcome(key, value, current, intended=None, version=None):
     """One sentence: whether ``value`` for ``key`` survives a kube-proxy restart.
 
-    kube-proxy writes a key only when the value it finds is below its own (``intended``,
-    from its configuration; None when unknown), so a value at or above that survives and a
-    lower one is raised back (kernel.after_kube_proxy_restart).
+    ``intended``: what kube-proxy's configuration asks for (None: unknown to this module, the
+    recommend module's kube_proxy result knows it); ``version``: its release, None when unknown
+    (kernel.after_kube_proxy_restart says what each release does).
     """
     since = kernel.KEYS[key].kube_proxy
     who = "kube-proxy" if since == kernel.KUBE_PROXY_FIRST else "kube-proxy %d.%d and newer" % since
     if not kernel.KEYS[key].kube_proxy_by_default:
         who += ", when its conntrack configuration sets it,"
     if intended is not None:
-        after = kernel.after_kube_proxy_restart(key, intended, value)
+        after = kernel.after_kube_proxy_restart(key, intended, value, version)
         if after == value:
-            return "%s=%d survives kube-proxy restarts: %s only raises it, to %d" % (key, value, who, intended)
-        return "%s=%d does not survive a kube-proxy restart: %s raises it to %d" % (key, value, who, after)
-    if current is not None and value < current:
-        return ("%s lowered from %d to %d: %s raises it back to its own value (up to %d) when it restarts"
-                % (key, current, value, who, current))
-    return ("%s=%d survives kube-proxy restarts unless kube-proxy's own value is higher: %s only raises it"
-            % (key, value, who))
+            return "%s=%d survives kube-proxy restarts: %s asks for %d, which does not replace it" % (
+                key, value, who, intended)
+        return "%s=%d does not survive a kube-proxy restart: %s writes %d" % (key, value, who, after)
+    if kernel.kube_proxy_raises_only(key, version):
+        return ("%s=%d survives kube-proxy restarts unless kube-proxy's own value is higher: %s only raises it"
+                % (key, value, who))
+    changed = "lowered from %d to %d" % (current, value) if current is not None and value < current else (
+        "set to %d" % value)
+    return ("%s %s: %s writes its own value back at each start (1.29 and newer whether ours is lower or higher; "
+            "1.22 to 1.28 only when ours is lower); set it in kube-proxy's conntrack configuration instead "
+            "(the recommend module's kube_proxy result gives the block)" % (key, changed, who))
 
 
 def managed_path_problem(name, path):

@@ -105,16 +105,23 @@ def test_kube_proxy_keys_by_release():
     assert kernel.kube_proxy_keys(by_default_only=True) == kernel.kube_proxy_keys((1, 28))
 
 
-@pytest.mark.parametrize("key, intended, current, after", [
-    ("nf_conntrack_max", 131072, 262144, 262144),     # ours is higher: it survives the restart
-    ("nf_conntrack_max", 524288, 262144, 524288),     # ours is lower: kube-proxy raises it
-    ("nf_conntrack_udp_timeout", 0, 15, 15),          # 0: its configuration leaves the key alone
-    ("nf_conntrack_udp_timeout", None, 15, 15),
-    ("nf_conntrack_buckets", 100000, 65536, 100352),  # the kernel rounds what kube-proxy writes
-    ("nf_conntrack_tcp_timeout_time_wait", 300, 120, 120),   # never written by kube-proxy
+@pytest.mark.parametrize("key, intended, current, version, after", [
+    # 1.29 to 1.37 write their own value whenever it differs: a higher max of ours is lowered.
+    ("nf_conntrack_max", 131072, 262144, (1, 30), 131072),
+    ("nf_conntrack_max", 131072, 262144, None, 131072),       # unknown release: assume it can lower ours
+    ("nf_conntrack_max", 131072, 262144, (1, 28), 262144),    # 1.22 to 1.28 left a higher value alone
+    ("nf_conntrack_max", 131072, 262144, (1, 38), 262144),    # raise-only again for max (kubernetes#142035)
+    ("nf_conntrack_tcp_timeout_established", 86400, 432000, (1, 38), 86400),  # ... for max alone
+    ("nf_conntrack_tcp_timeout_established", 86400, 432000, (1, 25), 432000),
+    ("nf_conntrack_max", 524288, 262144, (1, 28), 524288),    # a lower value is raised in every release
+    ("nf_conntrack_udp_timeout", 0, 15, None, 15),            # 0: its configuration leaves the key alone
+    ("nf_conntrack_udp_timeout", None, 15, None, 15),
+    ("nf_conntrack_buckets", 100000, 65536, None, 100352),    # the kernel rounds what kube-proxy writes
+    ("nf_conntrack_buckets", 65536, 262144, None, 262144),    # the hash size is only ever raised
+    ("nf_conntrack_tcp_timeout_time_wait", 300, 120, None, 120),   # never written by kube-proxy
 ])
-def test_kube_proxy_only_raises(key, intended, current, after):
-    assert kernel.after_kube_proxy_restart(key, intended, current) == after
+def test_what_kube_proxy_leaves_after_its_restart_depends_on_its_release(key, intended, current, version, after):
+    assert kernel.after_kube_proxy_restart(key, intended, current, version) == after
 
 
 def test_kube_proxy_asks_for_a_quarter_of_max_as_buckets():

@@ -46,13 +46,15 @@ def test_read_through_proc_root(tmp_path):
     assert kp["pid"] == 77 and kp["effective"]["maxPerCore"] == 65536 and kp["notes"] == []
 
 
-def test_prediction_raises_only_and_sets_hashsize_to_a_quarter():
+def test_prediction_follows_the_release_and_raises_hashsize_to_a_quarter():
     eff = dict(kubeproxy.DEFAULTS)
-    out = kubeproxy.predict(eff, 8, {"nf_conntrack_max": 1048576, "nf_conntrack_buckets": 16384})
-    assert out["nf_conntrack_max"] == 1048576  # 32768 * 8 = 262144 would lower it: kept
+    now = {"nf_conntrack_max": 1048576, "nf_conntrack_buckets": 16384}
+    out = kubeproxy.predict(eff, 8, now)
+    assert out["nf_conntrack_max"] == 262144  # 32768 * 8: 1.29+ (and an unknown release) lower it
     assert out["nf_conntrack_buckets"] == 65536  # raised to max / 4
     assert out["nf_conntrack_tcp_timeout_established"] == 86400
     assert "nf_conntrack_udp_timeout" not in out  # 0: left alone
+    assert kubeproxy.predict(eff, 8, now, version=(1, 28))["nf_conntrack_max"] == 1048576  # kept: raise-only
 
 
 def test_plan_emits_the_block_when_kube_proxy_would_undo_ours():
@@ -71,5 +73,14 @@ def test_plan_emits_the_block_when_kube_proxy_would_undo_ours():
 def test_plan_is_none_without_kube_proxy_and_quiet_when_ours_survives():
     assert kubeproxy.plan({"environment": {}}, {"nf_conntrack_max": 1}) is None
     facts = {"environment": {"kube_proxy": {"effective": dict(kubeproxy.DEFAULTS)}}, "memory": {"cpu_count": 2}}
-    plan = kubeproxy.plan(facts, {"nf_conntrack_max": 1048576, "nf_conntrack_tcp_timeout_established": 86400})
+    # max(32768 * 2, 131072): what it asks for is ours, and a bigger hash size is never lowered.
+    plan = kubeproxy.plan(facts, {"nf_conntrack_max": 131072, "nf_conntrack_buckets": 65536,
+                                  "nf_conntrack_tcp_timeout_established": 86400})
     assert plan["differs"] == {} and plan["conntrack_yaml"] is None
+
+
+def test_plan_names_a_higher_max_too_since_kube_proxy_may_lower_it():
+    facts = {"environment": {"kube_proxy": {"effective": dict(kubeproxy.DEFAULTS)}}, "memory": {"cpu_count": 2}}
+    plan = kubeproxy.plan(facts, {"nf_conntrack_max": 1048576})
+    assert plan["differs"] == {"nf_conntrack_max": {"kube_proxy": 131072, "recommended": 1048576}}
+    assert "min: 1048576" in plan["conntrack_yaml"]
