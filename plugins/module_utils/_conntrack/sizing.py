@@ -15,6 +15,8 @@ __metaclass__ = type
 import math
 import re
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import demand
+
 PREFIX = "nf_conntrack_"
 
 # Kernel defaults on 6.x (nf_conntrack_proto_tcp.c, _udp.c, _icmp.c, _icmpv6.c,
@@ -704,6 +706,12 @@ def recommend(facts=None, **inputs):
                 table_full, " (netns %s)" % shown if netns else ""))
     if not planning and pressure_seen and current_max:
         sources["pressure"] = int(current_max) + 1
+        # Drops now: the count is capped at max, so the demand comes from insert + drop rates.
+        saturated = demand.saturated_demand(_get(facts, "stats", "sample"), _tcp_lifetime(
+            effective, v["tcp_duration_seconds"])) if pressure_live else None
+        if saturated and saturated["entries"] > sources["pressure"]:
+            sources["pressure"] = saturated["entries"]
+            rates["saturated_demand"] = saturated
 
     candidates = dict((k, val) for k, val in sources.items() if val is not None)
     if candidates:
@@ -817,9 +825,10 @@ def recommend(facts=None, **inputs):
         "current_count": "the current count (%d entries)" % needed,
         "observed_rate": "the observed rate (%s closes/s from TIME_WAIT entries, %s entries at the new time_wait)"
                          % (rates.get("tcp_closes_per_second"), _human_count(needed)),
-        "pressure": "pressure (%s): the current max %s was too small%s" % (
+        "pressure": "pressure (%s): the current max %s was too small%s%s" % (
             ", ".join(pressure_seen), current_max,
-            "" if pressure_live else " (if max was raised since, pass pressure_since_boot=false)"),
+            "" if pressure_live else " (if max was raised since, pass pressure_since_boot=false)",
+            "; demand %s" % rates["saturated_demand"]["how"] if "saturated_demand" in rates else ""),
         "none": "no load figure",
     }[driver]
     text = "%s entries needed from %s; x %s headroom = %s" % (
