@@ -6,8 +6,9 @@
 
 When the table is full the count sits at max and TIME_WAIT closes run at max / lifetime,
 so both say "max" whatever the load. What still moves with the load is what the kernel
-did with each new flow over a sample window: ``insert`` (it got an entry) and ``drop``
-(it was refused). Their sum is the rate at which new flows arrived. Pure: no I/O.
+did with each new flow over a sample window: it got an entry (``insert``, or where the
+kernel no longer counts that, count / lifetime plus the growth) or it was refused
+(``drop``). Their sum is the rate at which new flows arrived. Pure: no I/O.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,41 +22,64 @@ def _delta(deltas, key):
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def saturated_demand(sample, lifetime_seconds):
+def _admitted(deltas, seconds, count, lifetime_now_seconds):
+    """New flows per second that got an entry, and how that was told."""
+    inserts = _delta(deltas, "insert")
+    if inserts:
+        return inserts / float(seconds), "insert %s/s" % _fmt(inserts / float(seconds))
+    # Linux 4.10 and later stopped counting `insert` on the packet path (it reads 0).
+    # A table in steady state loses count / lifetime entries a second, and takes as many
+    # new ones, plus what it grew by over the window.
+    if not isinstance(count, int) or isinstance(count, bool) or count <= 0 or not lifetime_now_seconds:
+        return None, None
+    growth = deltas.get("count") if isinstance(deltas.get("count"), int) else 0
+    mean_count = count + growth / 2.0
+    rate = max(0.0, mean_count / float(lifetime_now_seconds) + growth / float(seconds))
+    return rate, "admitted %s/s (count %d / %s s per entry%s; the kernel does not count insert)" % (
+        _fmt(rate), int(round(mean_count)), _fmt(lifetime_now_seconds),
+        ", %+d over the window" % growth if growth else "")
+
+
+def saturated_demand(sample, count, lifetime_now_seconds, lifetime_seconds):
     """Entries the offered load needs, from a stats sample taken while new flows were dropped.
 
-    ``sample`` is the facts' ``stats.sample`` ({seconds, deltas}); ``lifetime_seconds`` is how
-    long one flow holds its entry under the timeouts about to be applied (for short TCP
-    connections: their duration plus time_wait). Returns None when the sample cannot tell:
-    no sample, no drops in it (the table kept up, so the count already says the demand),
-    or no ``insert`` counter. Otherwise a dict with the rates, the entries and ``how``, a
-    sentence saying how the figure was obtained.
+    ``sample`` is the facts' ``stats.sample`` ({seconds, deltas}) and ``count`` the count when
+    it started. ``lifetime_now_seconds`` is how long one flow holds its entry under the
+    timeouts in force, ``lifetime_seconds`` under the timeouts about to be applied (for short
+    TCP connections: their duration plus time_wait). Returns None when the sample cannot
+    tell: no sample, no drops in it (the table kept up, so the count already says the
+    demand), or neither an ``insert`` counter nor a count. Otherwise a dict with the rates,
+    the entries and ``how``, a sentence saying how the figure was obtained.
 
-    A dropped SYN is retried by the client (1 s, 3 s, ... later), so ``drop`` counts some
-    flows more than once: the figure errs high, the safe side for a table size.
+    A dropped SYN that the client retransmits (1 s, 3 s, ... later) is counted again by
+    ``drop``, so the figure errs high, the safe side for a table size.
     """
     if not isinstance(sample, dict) or not isinstance(sample.get("deltas"), dict):
         return None
     seconds = sample.get("seconds")
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds <= 0:
+    if not _positive(seconds) or not _positive(lifetime_seconds):
         return None
-    if not isinstance(lifetime_seconds, (int, float)) or lifetime_seconds <= 0:
-        return None
-    inserts = _delta(sample["deltas"], "insert")
     drops = _delta(sample["deltas"], "drop")
-    if inserts is None or not drops:
+    if not drops:
         return None
-    inserts_per_second = inserts / float(seconds)
+    admitted, admitted_how = _admitted(sample["deltas"], seconds, count,
+                                       lifetime_now_seconds if _positive(lifetime_now_seconds) else None)
+    if admitted is None:
+        return None
     drops_per_second = drops / float(seconds)
-    new_per_second = inserts_per_second + drops_per_second
+    new_per_second = admitted + drops_per_second
     entries = int(math.ceil(new_per_second * lifetime_seconds))
-    how = ("%s new flows/s over the %s s sample (insert %s/s + drop %s/s: the table was full, so the"
-           " count and the TIME_WAIT closes show only max) x %s s per entry = %d entries"
-           % (_fmt(new_per_second), _fmt(seconds), _fmt(inserts_per_second), _fmt(drops_per_second),
+    how = ("%s new flows/s over the %s s sample (%s + drop %s/s; a full table holds the count and the"
+           " TIME_WAIT closes at max) x %s s per entry = %d entries"
+           % (_fmt(new_per_second), _fmt(seconds), admitted_how, _fmt(drops_per_second),
               _fmt(lifetime_seconds), entries))
-    return {"new_per_second": round(new_per_second, 3), "inserts_per_second": round(inserts_per_second, 3),
+    return {"new_per_second": round(new_per_second, 3), "admitted_per_second": round(admitted, 3),
             "drops_per_second": round(drops_per_second, 3), "sample_seconds": seconds,
             "lifetime_seconds": lifetime_seconds, "entries": entries, "how": how}
+
+
+def _positive(num):
+    return isinstance(num, (int, float)) and not isinstance(num, bool) and num > 0
 
 
 def _fmt(num):

@@ -706,9 +706,11 @@ def recommend(facts=None, **inputs):
                 table_full, " (netns %s)" % shown if netns else ""))
     if not planning and pressure_seen and current_max:
         sources["pressure"] = int(current_max) + 1
-        # Drops now: the count is capped at max, so the demand comes from insert + drop rates.
-        saturated = demand.saturated_demand(_get(facts, "stats", "sample"), _tcp_lifetime(
-            effective, v["tcp_duration_seconds"])) if pressure_live else None
+        # Drops now: the count is capped at max, so the demand comes from admitted + dropped flows/s.
+        now_timeouts = dict(KERNEL_TIMEOUTS, **current_timeouts)
+        saturated = demand.saturated_demand(
+            _get(facts, "stats", "sample"), count, _tcp_lifetime(now_timeouts, v["tcp_duration_seconds"]),
+            _tcp_lifetime(effective, v["tcp_duration_seconds"])) if pressure_live else None
         if saturated and saturated["entries"] > sources["pressure"]:
             sources["pressure"] = saturated["entries"]
             rates["saturated_demand"] = saturated

@@ -26,23 +26,55 @@ def saturated_host(inserts, drops, seconds=5, max_entries=262144):
 
 
 def test_demand_is_insert_plus_drop_rate_times_the_lifetime():
-    got = saturated_demand(sample(5, insert=10000, drop=30000), 120)
+    got = saturated_demand(sample(5, insert=10000, drop=30000), 262144, 120, 120)
     assert got["new_per_second"] == 8000.0
-    assert (got["inserts_per_second"], got["drops_per_second"]) == (2000.0, 6000.0)
+    assert (got["admitted_per_second"], got["drops_per_second"]) == (2000.0, 6000.0)
     assert got["entries"] == 960000
     assert "insert 2000/s + drop 6000/s" in got["how"] and "960000 entries" in got["how"]
 
 
+def test_without_an_insert_counter_a_full_table_admits_count_over_lifetime():
+    # Linux 6.x prints insert as 0: 262144 entries of 120 s leave (and arrive) at 2184.5/s.
+    got = saturated_demand(sample(5, insert=0, drop=6575, count=0), 262144, 120, 120)
+    assert got["admitted_per_second"] == 2184.533
+    assert got["new_per_second"] == 3499.533
+    assert got["entries"] == 419944
+    assert "count 262144 / 120 s per entry" in got["how"]
+
+
+def test_a_growing_table_adds_its_growth_to_the_admitted_rate():
+    got = saturated_demand(sample(10, drop=100, count=1000), 100000, 100, 100)
+    # mean count 100500 / 100 s + 1000 / 10 s
+    assert got["admitted_per_second"] == 1105.0
+
+
+def test_the_new_lifetime_scales_the_entries():
+    got = saturated_demand(sample(5, insert=10000, drop=30000), 262144, 120, 60)
+    assert got["entries"] == 480000
+
+
 @pytest.mark.parametrize("the_sample", [
     None, {}, {"seconds": 5}, sample(0, insert=1, drop=1), sample(5, insert=100, drop=0),
-    sample(5, drop=100), sample(5, insert=-1, drop=100), sample(5, insert=True, drop=100),
+    sample(5, drop=True),
 ])
-def test_no_figure_without_drops_an_insert_counter_or_a_window(the_sample):
-    assert saturated_demand(the_sample, 120) is None
+def test_no_figure_without_drops_or_a_window(the_sample):
+    assert saturated_demand(the_sample, 262144, 120, 120) is None
 
 
-def test_no_figure_without_a_lifetime():
-    assert saturated_demand(sample(5, insert=10, drop=10), 0) is None
+@pytest.mark.parametrize("count, lifetime_now", [(None, 120), (0, 120), (True, 120), (262144, 0), (262144, None)])
+def test_no_figure_without_an_insert_counter_and_a_count_with_its_lifetime(count, lifetime_now):
+    assert saturated_demand(sample(5, insert=0, drop=100), count, lifetime_now, 120) is None
+
+
+def test_no_figure_without_a_new_lifetime():
+    assert saturated_demand(sample(5, insert=10, drop=10), 262144, 120, 0) is None
+
+
+def test_a_saturated_default_table_without_insert_counts_is_sized_for_the_offered_rate():
+    # What this machine's kernel shows at 3500 new/s offered: insert stays 0.
+    rec = recommend(saturated_host(inserts=0, drops=6575), profile="nat_gateway", pressure_since_boot=False)
+    assert rec["entries"]["sources"]["pressure"] == 419944
+    assert "admitted 2184.5/s (count 262144 / 120 s per entry" in rec["reasons"]["nf_conntrack_max"]
 
 
 def test_a_saturated_default_table_is_sized_for_the_offered_rate_not_for_max_plus_one():
