@@ -440,7 +440,7 @@ def _at_least(value, limit):
     return None if value is None else value >= limit
 
 
-def run(clients=16, rate_per_second=3500, time_wait_seconds=None, window_seconds=None, tail_seconds=None,
+def run(clients=16, rate_per_second=2700, time_wait_seconds=None, window_seconds=None, tail_seconds=None,
         rounds=5, round_seconds=15, wrk_connections=512, profile="nat_gateway", small_max=None, nginx_workers=2,
         connect_timeout=0.9, max_tune_runs=2, declared_lead_seconds=5, results_dir=None, name="b5"):
     """The full run (defaults: about 25 minutes) or, with small_max and a short time_wait, the smoke."""
@@ -452,6 +452,7 @@ def run(clients=16, rate_per_second=3500, time_wait_seconds=None, window_seconds
     with exclusive_kernel(), saved_sysctls(*tuning.writable_keys()) as saved, tuning.FileGuard() as files, \
             MultiClientLab(clients=clients, nginx_workers=nginx_workers) as lab:
         result["machine_values_before"] = {k: int(v) for k, v in saved.items() if k in tuning.GLOBALS}
+        result["lab_namespaces"] = [ns.name for ns in lab.clients + [lab.gateway, lab.backend]]
         workdir = tempfile.mkdtemp(prefix="nc-b5-")
         try:
             boot = _kernel_default()

@@ -11,6 +11,7 @@ SMOKE = {
     "b1": {"requests": 3000, "concurrency": 500, "rounds": 1, "broken_requests": 3000},
     "b2": {"sizes": (10000,), "repeats": 1},
     "b3": {"hosts": 1, "key_count": 2, "with_defaults": False},
+    "b3-scale": {"hosts": (1, 2), "key_count": 2},
     "b4": {"sizes": (10000,), "rate_per_second": 100, "time_wait_seconds": 3, "periods": 3},
     # The table is made small (global max, saved and restored) and time_wait short (the
     # gateway namespace's own copy), so that every phase of B5 fits in seconds.
@@ -32,15 +33,18 @@ def runner(name):
     if name == "b4":
         import b4_model
         return b4_model.run
+    if name == "b3-scale":
+        import b3_fleet
+        return b3_fleet.scale
     if name == "b5":
         import b5_sustained
         return b5_sustained.run
-    raise SystemExit("unknown benchmark %r (known: b1 b2 b3 b4 b5 all)" % name)
+    raise SystemExit("unknown benchmark %r (known: b1 b2 b3 b3-scale b4 b5 all)" % name)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="+", help="b1 b2 b3 b4 b5, or all; or report (the figures table)")
+    parser.add_argument("names", nargs="+", help="b1 b2 b3 b3-scale b4 b5, or all; or report (the figures table)")
     parser.add_argument("--smoke", action="store_true", help="the small versions")
     parser.add_argument("--results-dir", help="where the JSON summaries go (default bench/results)")
     args = parser.parse_args(argv)
@@ -51,7 +55,7 @@ def main(argv=None):
     names = ["b1", "b2", "b3", "b4", "b5"] if "all" in args.names else args.names
     failed = []
     for name in names:
-        kwargs = dict(SMOKE[name]) if args.smoke else {}
+        kwargs = dict(SMOKE.get(name, {})) if args.smoke else {}
         kwargs["results_dir"] = args.results_dir
         start = time.monotonic()
         common.log("%s starts%s" % (name, " (smoke)" if args.smoke else ""))

@@ -25,6 +25,11 @@ import time
 
 REQUEST = b"GET / HTTP/1.0\r\nHost: lab\r\n\r\n"
 READ_TIMEOUT_SECONDS = 5.0
+# Source ports in turn: the kernel's own choice for connect() moves by small random steps
+# (Linux 5.17 and later) and comes back to a port within seconds, which re-opens that
+# tuple's TIME_WAIT entry in the gateway instead of adding one. In turn, a port comes
+# back only after 64512 / rate seconds.
+FIRST_PORT, LAST_PORT = 1024, 65535
 
 
 class Load(object):
@@ -36,11 +41,19 @@ class Load(object):
         # (deadline, entry) per state: one timeout per state, so each queue is in deadline order.
         self.pending = {"connect": collections.deque(), "read": collections.deque()}
         self.open = {}  # fd -> [sock, state, deadline]
+        self.next_port = FIRST_PORT
 
     def start_one(self, now):
         self.stats["started"] += 1
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
+        for dummy in range(64):
+            port, self.next_port = self.next_port, self.next_port + 1 if self.next_port < LAST_PORT else FIRST_PORT
+            try:
+                sock.bind(("", port))
+                break
+            except OSError:
+                continue  # still held by a socket of ours that has not finished closing
         err = sock.connect_ex(self.addr)
         if err not in (0, errno.EINPROGRESS):
             sock.close()
