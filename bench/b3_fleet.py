@@ -244,13 +244,15 @@ def support_env(env):
     return ansible_env(env)
 
 
-def _scale_point(n, image, env, workdir, keys, forks):
+def _scale_point(n, image, env, workdir, keys, forks, with_anchor=True):
     env = dict(env, ANSIBLE_FORKS=str(forks))
     tune_vars = {"tune_settings": keys, "tune_serial": "100%", "tune_health_gate": False}
     row = {"hosts": n, "forks": forks}
-    for label, playbook, extra in (("tune", "netfilter.conntrack.tune", tune_vars),
-                                   ("anchor", os.path.join(workdir, "anchor.yml"),
-                                    {"anchor_sysctls": keys, "anchor_hashsize": HASHSIZE})):
+    methods = [("tune", "netfilter.conntrack.tune", tune_vars)]
+    if with_anchor:
+        methods.append(("anchor", os.path.join(workdir, "anchor.yml"),
+                        {"anchor_sysctls": keys, "anchor_hashsize": HASHSIZE}))
+    for label, playbook, extra in methods:
         with Fleet(n, image, "%s%d" % (label[0], n)) as fleet:
             inventory = fleet.inventory(workdir)
             if label == "tune":
@@ -263,14 +265,16 @@ def _scale_point(n, image, env, workdir, keys, forks):
         row[label] = run_
         common.log("B3 scale %d hosts, forks %d: %-6s %.1f s (%.2f s per host, changed %d, failed %d)" % (
             n, forks, label, run_["seconds"], run_["seconds_per_host"], run_["changed"], run_["failed"]))
-    row["anchor_over_tune"] = common.ratio(row["anchor"]["seconds"], row["tune"]["seconds"], 2)
+    if with_anchor:
+        row["anchor_over_tune"] = common.ratio(row["anchor"]["seconds"], row["tune"]["seconds"], 2)
     return row
 
 
-def scale(hosts=(10, 20, 50), forks=None, key_count=None, results_dir=None, name="b3_scale"):
+def scale(hosts=(10, 20, 50), forks=None, key_count=None, anchor_max_hosts=20, results_dir=None, name="b3_scale"):
     """First runs only, at several fleet sizes, with per-task timings and the connection's own cost.
 
     forks: None means one fork per host, as B3 does; the fork count is recorded per row.
+    anchor_max_hosts: the anchor (one module run per key) only up to that fleet size.
     """
     keys = dict(list(KEYS.items())[:key_count]) if key_count else dict(KEYS)
     env = common.ansible_env()
@@ -284,7 +288,8 @@ def scale(hosts=(10, 20, 50), forks=None, key_count=None, results_dir=None, name
         with open(os.path.join(workdir, "anchor.yml"), "w") as f:
             f.write(ANCHOR_PLAYBOOK)
         for n in hosts:
-            result["rows"].append(_scale_point(n, image, env, workdir, keys, forks or n))
+            result["rows"].append(_scale_point(n, image, env, workdir, keys, forks or n,
+                                               with_anchor=anchor_max_hosts is None or n <= anchor_max_hosts))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     left = _podman("ps", "-a", "--format", "{{.Names}}").stdout.split()
@@ -292,10 +297,10 @@ def scale(hosts=(10, 20, 50), forks=None, key_count=None, results_dir=None, name
     rows = result["rows"]
     for label in ("tune", "anchor"):
         result["%s_growth" % label] = [{"hosts": r["hosts"], "seconds": r[label]["seconds"],
-                                        "seconds_per_host": r[label]["seconds_per_host"]} for r in rows]
+                                        "seconds_per_host": r[label]["seconds_per_host"]} for r in rows if label in r]
     result["goals"] = {"every_run_ok": all(r[m]["failed"] == 0 and r[m]["exit_code"] == 0
                                            and r[m]["values_applied_on_every_host"] for r in rows
-                                           for m in ("tune", "anchor")),
+                                           for m in ("tune", "anchor") if m in r),
                        "containers_removed": not result["containers_left"]}
     path = common.write_result(name, result, results_dir)
     common.log("wrote %s" % path)

@@ -457,8 +457,9 @@ def run(clients=16, rate_per_second=2700, time_wait_seconds=None, window_seconds
         try:
             boot = _kernel_default()
             result["kernel_boot_default"] = boot
-            defaults = dict(boot) if small_max is None else {"nf_conntrack_max": small_max,
-                                                              "nf_conntrack_buckets": boot["nf_conntrack_buckets"]}
+            defaults = dict(boot)
+            if small_max is not None:
+                defaults["nf_conntrack_max"] = small_max
             p["defaults"] = defaults
             if time_wait_seconds:
                 # Per namespace: only the gateway's own copy changes.
