@@ -503,3 +503,58 @@ def run(clients=16, rate_per_second=2700, time_wait_seconds=None, window_seconds
 
 if __name__ == "__main__":
     json.dump(run(), sys.stdout, indent=2, default=str)
+
+
+def default_phase(clients=16, rate_per_second=2700, window_seconds=None, tuned_seconds=60, profile="nat_gateway",
+                  nginx_workers=2, connect_timeout=0.9, results_dir=None, name="b5_default"):
+    """Phases 1 and 2 alone (and a short look at the tuned table): the overload of the default
+    table and one tune run from observation. For a re-run of those phases on their own."""
+    p = {"clients": clients, "rate_per_second": rate_per_second, "profile": profile, "nginx_workers": nginx_workers,
+         "connect_timeout": connect_timeout, "max_tune_runs": 1, "declared_lead_seconds": 0}
+    result = {"parameters": p}
+    with exclusive_kernel(), saved_sysctls(*tuning.writable_keys()) as saved, tuning.FileGuard() as files, \
+            MultiClientLab(clients=clients, nginx_workers=nginx_workers) as lab:
+        result["machine_values_before"] = {k: int(v) for k, v in saved.items() if k in tuning.GLOBALS}
+        workdir = tempfile.mkdtemp(prefix="nc-b5-")
+        try:
+            defaults = _kernel_default()
+            tw = int(lab.gateway.sysctl("nf_conntrack_tcp_timeout_time_wait"))
+            p.update(defaults=defaults, time_wait_seconds=tw, window_seconds=window_seconds or 2 * tw,
+                     tail_seconds=max(3, tw // 4))
+            lab.dnat()
+            # The tuned look only needs to show the table taking the load again.
+            obs = _observed_session_short(lab, p, workdir, defaults, tuned_seconds)
+            result["observed"] = obs
+            _log_window("default", obs["default"])
+            if obs["tuned"]:
+                _log_window("tuned", obs["tuned"])
+        finally:
+            lab.no_ruleset()
+            shutil.rmtree(workdir, ignore_errors=True)
+            if os.path.exists(tuning.RECORD_FILE):
+                result["cleanup"] = tuning.rollback_localhost()
+    result["etc_put_back"] = files.restored
+    result["machine_values_after"] = {k: read_int(k) for k in tuning.GLOBALS}
+    result["phases"] = {"default": _phase_summary(obs["default"]), "tuned_short": _phase_summary(obs["tuned"])}
+    path = common.write_result(name, result, results_dir)
+    common.log("wrote %s" % path)
+    return result
+
+
+def _observed_session_short(lab, p, workdir, defaults, tuned_seconds):
+    sampler, load, slab0, meminfo0, t0 = _session_start(lab, defaults, p["rate_per_second"], p["connect_timeout"])
+    out = {"tunes": []}
+    try:
+        _wait(t0 + p["window_seconds"] - time.time())
+        t_default_end = time.time()
+        out["tunes"].append(tune_observed(lab.gateway, p["profile"], workdir))
+        tw0 = time.time()
+        _wait(tuned_seconds)
+        t_end = time.time()
+    finally:
+        load.stop()
+        sampler.stop()
+    out["default"] = _window(sampler, load, t0, t_default_end, p["tail_seconds"])
+    out["tuned"] = _window(sampler, load, tw0, t_end, p["tail_seconds"])
+    out["series"] = sampler.samples
+    return out

@@ -36,10 +36,13 @@ def runner(name):
     if name == "b3-scale":
         import b3_fleet
         return b3_fleet.scale
+    if name == "b5-default":
+        import b5_sustained
+        return b5_sustained.default_phase
     if name == "b5":
         import b5_sustained
         return b5_sustained.run
-    raise SystemExit("unknown benchmark %r (known: b1 b2 b3 b3-scale b4 b5 all)" % name)
+    raise SystemExit("unknown benchmark %r (known: b1 b2 b3 b3-scale b4 b5 b5-default all)" % name)
 
 
 def main(argv=None):
