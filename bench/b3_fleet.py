@@ -16,8 +16,10 @@ to the kernel and read-only inside containers (tune reports them skipped, sysctl
 """
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -145,6 +147,8 @@ def _timed(playbook, inventory, extra_vars, env):
     seconds = time.monotonic() - start
     out = {"seconds": round(seconds, 2), "exit_code": proc.returncode, "changed": _changed(recap),
            "failed": _failed(recap), "hosts": len(recap)}
+    if "ANSIBLE_CALLBACKS_ENABLED" in env:
+        out["stdout"] = proc.stdout
     if proc.returncode != 0:
         out["output_tail"] = proc.stdout[-3000:] + proc.stderr[-1500:]
     return out
@@ -200,6 +204,104 @@ def run(hosts=20, forks=None, with_defaults=True, key_count=None, results_dir=No
         "tune_first_run_ok": tune_ok,
         "anchor_first_run_ok": a["first"]["failed"] == 0 and a["values_applied_on_every_host"],
     }
+    path = common.write_result(name, result, results_dir)
+    common.log("wrote %s" % path)
+    return result
+
+
+TASK_TIME = re.compile(r"^(?P<task>.+?) -+ (?P<seconds>[\d.]+)s$", re.M)
+
+
+def _profiled(playbook, inventory, extra_vars, env, top=8):
+    """A run with ansible.posix.profile_tasks: wall time and the slowest tasks (each task's wall time over all hosts)."""
+    env = dict(env, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
+    out = _timed(playbook, inventory, extra_vars, env)
+    proc_out = out.pop("stdout", "")
+    tasks = [{"task": m.group("task").strip(), "seconds": float(m.group("seconds"))}
+             for m in TASK_TIME.finditer(proc_out)]
+    out["tasks"] = sorted(tasks, key=lambda t: -t["seconds"])[:top]
+    out["tasks_seconds_total"] = round(sum(t["seconds"] for t in tasks), 2)
+    return out
+
+
+def _connection_costs(fleet, workdir, env):
+    """What the podman connection costs alone (raw: no Python on the host) and with a trivial module (ping)."""
+    inventory = fleet.inventory(workdir)
+    costs = {}
+    for label, module, args in (("raw_true", "ansible.builtin.raw", "true"), ("ping", "ansible.builtin.ping", None)):
+        cmd = [os.path.join(os.path.dirname(sys.executable), "ansible"), "fleet", "-i", inventory, "-m", module]
+        if args:
+            cmd += ["-a", args]
+        start = time.monotonic()
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              env=support_env(env), check=False)
+        costs[label] = {"seconds": round(time.monotonic() - start, 2), "exit_code": proc.returncode}
+    return costs
+
+
+def support_env(env):
+    from support.ansible import ansible_env
+    return ansible_env(env)
+
+
+def _scale_point(n, image, env, workdir, keys, forks, with_anchor=True):
+    env = dict(env, ANSIBLE_FORKS=str(forks))
+    tune_vars = {"tune_settings": keys, "tune_serial": "100%", "tune_health_gate": False}
+    row = {"hosts": n, "forks": forks}
+    methods = [("tune", "netfilter.conntrack.tune", tune_vars)]
+    if with_anchor:
+        methods.append(("anchor", os.path.join(workdir, "anchor.yml"),
+                        {"anchor_sysctls": keys, "anchor_hashsize": HASHSIZE}))
+    for label, playbook, extra in methods:
+        with Fleet(n, image, "%s%d" % (label[0], n)) as fleet:
+            inventory = fleet.inventory(workdir)
+            if label == "tune":
+                row["connection"] = _connection_costs(fleet, workdir, env)
+            run_ = _profiled(playbook, inventory, extra, env)
+            values = fleet.read_key("nf_conntrack_tcp_timeout_established")
+        run_["values_applied_on_every_host"] = all(v == str(keys["nf_conntrack_tcp_timeout_established"])
+                                                   for v in values.values())
+        run_["seconds_per_host"] = round(run_["seconds"] / n, 3)
+        row[label] = run_
+        common.log("B3 scale %d hosts, forks %d: %-6s %.1f s (%.2f s per host, changed %d, failed %d)" % (
+            n, forks, label, run_["seconds"], run_["seconds_per_host"], run_["changed"], run_["failed"]))
+    if with_anchor:
+        row["anchor_over_tune"] = common.ratio(row["anchor"]["seconds"], row["tune"]["seconds"], 2)
+    return row
+
+
+def scale(hosts=(10, 20, 50), forks=None, key_count=None, anchor_max_hosts=20, results_dir=None, name="b3_scale"):
+    """First runs only, at several fleet sizes, with per-task timings and the connection's own cost.
+
+    forks: None means one fork per host, as B3 does; the fork count is recorded per row.
+    anchor_max_hosts: the anchor (one module run per key) only up to that fleet size.
+    """
+    keys = dict(list(KEYS.items())[:key_count]) if key_count else dict(KEYS)
+    env = common.ansible_env()
+    env["CONTAINERS_CONF"] = os.environ.get("CONTAINERS_CONF", os.path.join(common.ROOT, "scripts", "containers.conf"))
+    os.environ["CONTAINERS_CONF"] = env["CONTAINERS_CONF"]
+    image = test_image()
+    result = {"parameters": {"hosts": list(hosts), "forks": forks, "keys": keys, "image": image,
+                             "connection": "containers.podman.podman"}, "rows": []}
+    workdir = tempfile.mkdtemp(prefix="nc-bench-b3s-")
+    try:
+        with open(os.path.join(workdir, "anchor.yml"), "w") as f:
+            f.write(ANCHOR_PLAYBOOK)
+        for n in hosts:
+            result["rows"].append(_scale_point(n, image, env, workdir, keys, forks or n,
+                                               with_anchor=anchor_max_hosts is None or n <= anchor_max_hosts))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    left = _podman("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    result["containers_left"] = [c for c in left if c.startswith("ncbench-%d-" % os.getpid())]
+    rows = result["rows"]
+    for label in ("tune", "anchor"):
+        result["%s_growth" % label] = [{"hosts": r["hosts"], "seconds": r[label]["seconds"],
+                                        "seconds_per_host": r[label]["seconds_per_host"]} for r in rows if label in r]
+    result["goals"] = {"every_run_ok": all(r[m]["failed"] == 0 and r[m]["exit_code"] == 0
+                                           and r[m]["values_applied_on_every_host"] for r in rows
+                                           for m in ("tune", "anchor") if m in r),
+                       "containers_removed": not result["containers_left"]}
     path = common.write_result(name, result, results_dir)
     common.log("wrote %s" % path)
     return result

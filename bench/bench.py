@@ -1,4 +1,4 @@
-"""Command line of the benchmarks: ``bench/run [--smoke] [--results-dir DIR] all|b1|b2|b3|b4 ...``."""
+"""Command line of the benchmarks: ``bench/run [--smoke] [--results-dir DIR] all|b1|b2|b3|b4|b5|b6 ...``."""
 import argparse
 import sys
 import time
@@ -11,7 +11,12 @@ SMOKE = {
     "b1": {"requests": 3000, "concurrency": 500, "rounds": 1, "broken_requests": 3000},
     "b2": {"sizes": (10000,), "repeats": 1},
     "b3": {"hosts": 1, "key_count": 2, "with_defaults": False},
+    "b3-scale": {"hosts": (1, 2), "key_count": 2},
     "b4": {"sizes": (10000,), "rate_per_second": 100, "time_wait_seconds": 3, "periods": 3},
+    # The table is made small (global max, saved and restored) and time_wait short (the
+    # gateway namespace's own copy), so that every phase of B5 fits in seconds.
+    "b5": {"clients": 4, "rate_per_second": 600, "time_wait_seconds": 5, "small_max": 2048, "rounds": 1,
+           "round_seconds": 3, "wrk_connections": 64, "declared_lead_seconds": 2},
     "b6": {"sizes": (20,), "filled": 3, "repeats": 1},
 }
 
@@ -29,15 +34,24 @@ def runner(name):
     if name == "b4":
         import b4_model
         return b4_model.run
+    if name == "b3-scale":
+        import b3_fleet
+        return b3_fleet.scale
+    if name == "b5-default":
+        import b5_sustained
+        return b5_sustained.default_phase
+    if name == "b5":
+        import b5_sustained
+        return b5_sustained.run
     if name == "b6":
         import b6_namespaces
         return b6_namespaces.run
-    raise SystemExit("unknown benchmark %r (known: b1 b2 b3 b4 b6 all)" % name)
+    raise SystemExit("unknown benchmark %r (known: b1 b2 b3 b3-scale b4 b5 b5-default b6 all)" % name)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="+", help="b1 b2 b3 b4 b6, or all (b1..b4); or report (the figures table)")
+    parser.add_argument("names", nargs="+", help="b1 b2 b3 b3-scale b4 b5 b6, or all; or report (the figures table)")
     parser.add_argument("--smoke", action="store_true", help="the small versions")
     parser.add_argument("--results-dir", help="where the JSON summaries go (default bench/results)")
     args = parser.parse_args(argv)
@@ -45,10 +59,10 @@ def main(argv=None):
         import report
         print(report.table(args.results_dir or common.RESULTS))
         return 0
-    names = ["b1", "b2", "b3", "b4"] if "all" in args.names else args.names
+    names = ["b1", "b2", "b3", "b4", "b5"] if "all" in args.names else args.names
     failed = []
     for name in names:
-        kwargs = dict(SMOKE[name]) if args.smoke else {}
+        kwargs = dict(SMOKE.get(name, {})) if args.smoke else {}
         kwargs["results_dir"] = args.results_dir
         start = time.monotonic()
         common.log("%s starts%s" % (name, " (smoke)" if args.smoke else ""))

@@ -213,6 +213,72 @@ class Lab(object):
         return read_stats(self.gateway)
 
 
+class MultiClientLab(Lab):
+    """The same lab with N client namespaces on a bridge in the gateway (issue 14).
+
+    One client address gives at most ~64k source ports towards the one published port, and
+    a reused tuple re-opens its old TIME_WAIT entry instead of adding one: the table could
+    never pass ~64k per client. Client i is 10.200.1.(i+1)/24, its veth's other end is a
+    port of the bridge ``br0`` in the gateway namespace, which holds 10.200.1.254/24.
+    Everything stays inside the lab's namespaces.
+
+    ``syn_retries`` (per client namespace; the kernel's least is 1): with a client that gives
+    up before the first retransmission (1 s, the initial RTO), a dropped SYN is one refused
+    attempt, so that the gateway's ``drop`` counter counts flows, not packets.
+    """
+
+    def __init__(self, clients=16, nginx_workers=1, prefix="nclab", syn_retries=1):
+        super(MultiClientLab, self).__init__(nginx_workers=nginx_workers, prefix=prefix)
+        if not 1 <= clients <= 200:
+            raise ValueError("clients must be 1..200, got %r" % clients)
+        self.clients = [self.client] + [Netns(prefix + "c%d" % i, track=False) for i in range(1, clients)]
+        self.syn_retries = syn_retries
+
+    def __enter__(self):
+        self._stack = contextlib.ExitStack()
+        try:
+            for ns in self.clients + [self.gateway, self.backend]:
+                self._stack.enter_context(ns)
+            self._stack.callback(self._remove_tmp)
+            self._wire()
+            self._stack.callback(self._stop_nginx)
+            self._start_nginx()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def client_addr(self, i):
+        return "10.200.1.%d" % (i + 1)
+
+    def _wire(self):
+        gw = self.gateway
+        gw.exec(["ip", "link", "add", "br0", "type", "bridge"])
+        gw.exec(["ip", "addr", "add", GATEWAY_CLIENT_SIDE + "/24", "dev", "br0"])
+        gw.exec(["ip", "link", "set", "br0", "up"])
+        for i, client in enumerate(self.clients):
+            tag = "ncm%d_%d" % (os.getpid() % 10000, i)
+            run(["ip", "link", "add", tag + "a", "type", "veth", "peer", "name", tag + "b"])
+            try:
+                run(["ip", "link", "set", tag + "a", "netns", client.name, "name", "c0"])
+                run(["ip", "link", "set", tag + "b", "netns", gw.name, "name", "p%d" % i])
+            except Exception:
+                run(["ip", "link", "del", tag + "a"], check=False)
+                raise
+            client.exec(["ip", "addr", "add", self.client_addr(i) + "/24", "dev", "c0"])
+            client.exec(["ip", "link", "set", "c0", "up"])
+            gw.exec(["ip", "link", "set", "p%d" % i, "master", "br0", "up"])
+            client.exec(["ip", "route", "add", "10.200.2.0/24", "via", GATEWAY_CLIENT_SIDE])
+            client.exec(["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535"])
+            client.exec(["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"])
+            client.exec(["sysctl", "-qw", "net.ipv4.tcp_syn_retries=%d" % self.syn_retries])
+        self._veth(self.gateway, "g1", GATEWAY_BACKEND_SIDE, self.backend, "b0", BACKEND_ADDR)
+        self.backend.exec(["ip", "route", "add", "10.200.1.0/24", "via", GATEWAY_BACKEND_SIDE])
+        self.gateway.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        for key in ("net.core.somaxconn=8192", "net.ipv4.tcp_max_syn_backlog=8192"):
+            self.backend.exec(["sysctl", "-qw", key])
+
+
 def gateway_count(ns):
     return int(ns.exec(["cat", "/proc/sys/net/netfilter/nf_conntrack_count"]).stdout.strip())
 

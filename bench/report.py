@@ -116,6 +116,40 @@ def rows(results_dir):
                 li["observed_steady_kernel_count"], _pct(li["error_vs_kernel_count"])),
             "within 15 %", "%s (live) / %s (count)" % (_yes(li["within_15_percent"]),
                                                        _yes(li["kernel_count_within_15_percent"]))))
+    out.extend(_b5_rows(_load(results_dir, "b5")))
+    return out
+
+
+def _b5_rows(b5):
+    if not b5:
+        return []
+    out = []
+    g = b5["goals"]
+    goal = {"default": ("drops > 0", g["default_reproduces_the_failure"]),
+            "tuned": ("0 drops, 0 table-full", g["observed_tune_zero_drops_for_a_window"]),
+            "declared": ("0 drops, 0 table-full", g["declared_zero_drops_for_a_window"]), "ceiling": ("", None)}
+    for phase in ("default", "tuned", "declared", "ceiling"):
+        ph = b5["phases"].get(phase)
+        if not ph:
+            continue
+        out.append(("B5", "%s: %s offered/s, max %s" % (phase, ph["offered_per_second"], ph["max"]),
+                    "%s drops (%s/s), %s table-full lines, failure rate %s, steady count %s%s" % (
+                        ph["drops"], ph["drops_per_second"], ph["table_full_lines"], ph["failure_rate"],
+                        ph["steady_state_count"], ", full after %s s" % ph["first_full_after_seconds"]
+                        if ph["first_full_after_seconds"] is not None else ""),
+                    goal[phase][0], _yes(goal[phase][1]) if goal[phase][0] else ""))
+    for key, label in (("observed_sizing", "observed"), ("declared_sizing", "declared")):
+        z = b5[key]
+        mem = z.get("memory") or {}
+        out.append(("B5", "%s: recommended max vs steady count" % label,
+                    "%s vs %s (x%s); reserves %s at max, slab grew %s" % (
+                        z["recommended_max"], z["steady_state_count"], z["max_over_steady_state"],
+                        _mb(mem.get("reserved_at_max_bytes")), _mb(mem.get("slab_growth_bytes"))),
+                    "<= 2x", _yes(g["%s_max_at_most_2x_steady_state" % label])))
+    out.append(("B5", "tune runs from observation", b5["tune_runs_observed"], "<= 2", _yes(g["observed_tune_runs_at_most_2"])))
+    out.append(("B5", "tuned / ceiling (wrk)", "%s (median of %d paired rounds)" % (
+        _r(b5["tuned_over_ceiling"]), len(b5["tuned_over_ceiling_rounds"])), ">= 0.97",
+        _yes(g["tuned_over_ceiling_at_least_0_97"])))
     return out
 
 
@@ -124,7 +158,7 @@ def table(results_dir):
     for row in rows(results_dir):
         lines.append("| %s |" % " | ".join(str(c) for c in row))
     machine = None
-    for name in ("b1", "b2", "b3", "b4"):
+    for name in ("b1", "b2", "b3", "b4", "b5"):
         r = _load(results_dir, name)
         if r:
             machine = r["machine"]

@@ -104,3 +104,34 @@ def test_b3_both_rollouts_apply_the_keys_on_podman_hosts(tmp_path):
     out = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], stdout=subprocess.PIPE,
                          universal_newlines=True, check=True).stdout
     assert "ncbench-%d-" % os.getpid() not in out
+
+
+def test_b5_fills_the_table_and_tunes_it_from_observation_alone(tmp_path):
+    import b5_sustained
+    result = b5_sustained.run(**_kwargs("b5", tmp_path))
+    assert _json(tmp_path, "b5")["tune_runs_observed"] == result["tune_runs_observed"]
+    phases = result["phases"]
+    offered = bench.SMOKE["b5"]["rate_per_second"]
+    # The small table fills: the kernel drops and logs it, and the clients see failures.
+    assert phases["default"]["drops"] > 0
+    assert phases["default"]["failure_rate"] > 0
+    assert phases["default"]["first_full_after_seconds"] is not None
+    # The series is sampled once a second with every counter the issue names.
+    series = result["observed"]["series"]
+    assert len(series) >= result["parameters"]["window_seconds"]
+    assert {"count", "drop", "insert", "insert_failed", "early_drop", "table_full", "max"} <= set(series[0])
+    # Tuned from what the gateway showed: the demand comes from the counters, not from max + 1,
+    # and errs high (a retried SYN counts twice), never below what was offered.
+    tune = result["observed"]["tunes"][0]
+    assert tune["exit_code"] == 0
+    assert "new flows/s over the" in tune["max_reason"]
+    assert tune["demand_new_per_second"] >= 0.8 * offered
+    assert 1 <= result["tune_runs_observed"] <= 2
+    for phase in ("tuned", "declared", "ceiling"):
+        assert phases[phase]["drops"] == 0, phase
+        assert phases[phase]["failure_rate"] == 0, phase
+    assert result["declared"]["tune"]["declared_tcp_new_per_second"] > 0
+    assert result["rounds"] and result["tuned_over_ceiling"] is not None
+    assert result["goals"]["machine_values_restored"]
+    assert not result["etc_put_back"]["added"], "rollback must leave no drop-in behind"
+    assert not set(result["lab_namespaces"]) & _namespaces(), "the lab's namespaces must be deleted"

@@ -15,7 +15,7 @@ __metaclass__ = type
 import math
 import re
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, errors
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, demand, errors
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
 # The kernel's own figures and rules live in kernel.py; these names stay for callers of sizing.
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.kernel import (  # noqa: F401 pylint: disable=unused-import
@@ -591,6 +591,20 @@ class SizingModel(object):
                     table_full, " (netns %s)" % shown if netns else ""))
         if not self.planning and self.pressure_seen and self.current_max:
             self.sources["pressure"] = int(self.current_max) + 1
+            self._saturated_demand()
+
+    def _saturated_demand(self):
+        """Drops now: the count is capped at max, so the demand comes from admitted + dropped flows/s."""
+        if not self.pressure_live:
+            return
+        now_timeouts = dict(KERNEL_TIMEOUTS, **self.current_timeouts)
+        duration = self.inputs["tcp_duration_seconds"]
+        saturated = demand.saturated_demand(_get(self.facts, "stats", "sample"), self.count,
+                                            _tcp_lifetime(now_timeouts, duration),
+                                            _tcp_lifetime(self.effective, duration))
+        if saturated and saturated["entries"] > self.sources["pressure"]:
+            self.sources["pressure"] = saturated["entries"]
+            self.rates["saturated_demand"] = saturated
 
     def floor(self):
         """The kernel's own default for the RAM, or the profile's floor when higher."""
@@ -758,9 +772,10 @@ class SizingModel(object):
             "current_count": "the current count (%d entries)" % self.needed,
             "observed_rate": "the observed rate (%s closes/s from TIME_WAIT entries, %s entries at the new"
                              " time_wait)" % (self.rates.get("tcp_closes_per_second"), _human_count(self.needed)),
-            "pressure": "pressure (%s): the current max %s was too small%s" % (
+            "pressure": "pressure (%s): the current max %s was too small%s%s" % (
                 ", ".join(self.pressure_seen), self.current_max,
-                "" if self.pressure_live else " (if max was raised since, pass pressure_since_boot=false)"),
+                "" if self.pressure_live else " (if max was raised since, pass pressure_since_boot=false)",
+                "; demand %s" % self.rates["saturated_demand"]["how"] if "saturated_demand" in self.rates else ""),
             "none": "no load figure",
         }[self.driver]
 
