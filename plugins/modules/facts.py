@@ -39,7 +39,8 @@ options:
       - Walk the conntrack table (C(/proc/net/nf_conntrack), or C(conntrack -L -o extended) where
         that file is missing) and summarise it in RV(conntrack.table).
       - The walk streams the table with bounded memory, but its time grows with the table size
-        (about a second per million entries). Use O(table_limit) on big tables.
+        (about 3 s per million entries on a quiet host, twice that under load; docs/benchmarks.md).
+        Use O(table_limit) on big tables.
     type: bool
     default: false
   table_limit:

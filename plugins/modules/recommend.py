@@ -259,7 +259,9 @@ recommendation:
     entries:
       description:
         - C(needed) and the C(driver) that set it, out of C(sources) (C(peak_entries), C(rate_model),
-          C(current_count), C(observed_rate), C(pressure); null when not applicable).
+          C(current_count), C(largest_namespace) (the fullest other namespace, with facts from O(netfilter.conntrack.facts#module:namespaces=all)),
+          C(observed_rate), C(pressure); null when not applicable). Under live drops C(pressure) is the demand the
+          counters show (admitted + dropped flows per second), with C(rates.saturated_demand) saying how.
         - C(with_headroom), C(headroom), C(floor), C(floor_source), the C(rate_model) per traffic kind
           (C(new_per_second), C(lifetime_seconds), C(entries)) and observed C(rates).
       type: dict
@@ -270,6 +272,8 @@ recommendation:
           C(hash_table_bytes), where C(per_entry_bytes) = C(entry_bytes) (the slab size) + C(extension_bytes).
         - Also C(total_human), C(share_of_ram), C(needed_bytes) (at the entries needed), C(budget_bytes),
           C(budget_human), C(within_budget), C(capped), and C(all_namespaces_full_bytes) for C(namespaces).
+        - With facts listing every namespace, C(namespaces_counted) and C(at_namespace_counts_bytes), the memory
+          of what all of them hold now.
       type: dict
       sample: {entry_bytes: 256, extension_bytes: 0, entries_bytes: 299630592, hash_table_bytes: 9363456,
                total_bytes: 308994048, total_human: "294.7 MiB", share_of_ram: 0.018, within_budget: true}

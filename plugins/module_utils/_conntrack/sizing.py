@@ -540,11 +540,12 @@ class SizingModel(object):
     def entries_needed(self):
         """Every source of a need (declared, Little's law, count, observed rate, pressure); the largest drives."""
         self.sources = {"peak_entries": self.inputs["peak_entries"], "rate_model": None, "current_count": None,
-                        "observed_rate": None, "pressure": None}
+                        "largest_namespace": None, "observed_rate": None, "pressure": None}
         self.rates = {}
         self.sources["rate_model"], self.rate_parts = rate_entries(self.inputs, self.effective)
         if not self.planning and self.count is not None:
             self.sources["current_count"] = int(self.count)
+        self._largest_namespace()
         self._observed_rate()
         self._pressure()
         candidates = dict((k, val) for k, val in self.sources.items() if val is not None)
@@ -555,6 +556,15 @@ class SizingModel(object):
             self.driver, self.needed = "none", 0
         # What the load itself needs, without the pressure source (which is the max of the time + 1).
         self.load_needed = max([val for key, val in candidates.items() if key != "pressure"] or [0])
+
+    def _largest_namespace(self):
+        """With the facts' namespace list: each namespace is held to the one global max on its own,
+        so the fullest one is a need of its own (a container can fill the table the host barely uses)."""
+        self.spaces = [ns for ns in (self.facts.get("namespaces") or [])
+                       if isinstance(ns, dict) and isinstance(ns.get("entries"), int)]
+        self.largest = max(self.spaces, key=lambda ns: ns["entries"]) if self.spaces else None
+        if not self.planning and self.largest is not None and not self.largest.get("current"):
+            self.sources["largest_namespace"] = self.largest["entries"]
 
     def _observed_rate(self):
         tcp_states = self.tcp_states
@@ -582,6 +592,10 @@ class SizingModel(object):
             for key in ("drop", "early_drop", "insert_failed"):
                 if (self.stats_totals.get(key) or 0) > 0:
                     self.pressure_seen.append("%s=%d since boot" % (key, self.stats_totals[key]))
+            for ns in self.spaces:
+                dropped = _get(ns, "stats", "totals", "drop") or 0
+                if dropped and not ns.get("current"):
+                    self.pressure_seen.append("drop=%d since boot in %s" % (dropped, advisor.namespace_label(ns)))
             table_full = _get(self.facts, "kernel_log", "table_full_count") or 0
             if table_full:
                 netns = _get(self.facts, "kernel_log", "netns") or []
@@ -728,6 +742,15 @@ class SizingModel(object):
             "namespaces": inputs["namespaces"],
             "all_namespaces_full_bytes": self.table_bytes(self.new_max * inputs["namespaces"], self.new_buckets),
         }
+        if self.spaces:
+            # The real counts of every namespace: what the table holds now, beside the worst case.
+            counted = sum(ns["entries"] for ns in self.spaces)
+            memory["namespaces_counted"] = len(self.spaces)
+            memory["at_namespace_counts_bytes"] = self.table_bytes(counted, self.new_buckets)
+            self.warnings.append("%d namespaces hold %d entries in all (%s with the hash table); the fullest, %s,"
+                                 " holds %d" % (len(self.spaces), counted, human_bytes(
+                                     memory["at_namespace_counts_bytes"]), advisor.namespace_label(self.largest),
+                                     self.largest["entries"]))
         if inputs["namespaces"] > 1 or inputs["profile"] in ("container_host", "kubernetes_node"):
             self.warnings.append("each network namespace (container, pod) can hold up to nf_conntrack_max entries"
                                  " of its own: %d namespaces full would take %s" % (
@@ -770,6 +793,9 @@ class SizingModel(object):
         return {
             "peak_entries": "the declared peak_entries (%s)" % _human_count(self.needed),
             "current_count": "the current count (%d entries)" % self.needed,
+            "largest_namespace": "the fullest namespace, %s (%d entries; every namespace is held to"
+                                 " nf_conntrack_max on its own)" % (
+                                     advisor.namespace_label(self.largest) if self.largest else None, self.needed),
             "observed_rate": "the observed rate (%s closes/s from TIME_WAIT entries, %s entries at the new"
                              " time_wait)" % (self.rates.get("tcp_closes_per_second"), _human_count(self.needed)),
             "pressure": "pressure (%s): the current max %s was too small%s%s" % (

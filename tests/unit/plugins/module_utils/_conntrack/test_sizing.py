@@ -375,3 +375,47 @@ def test_recommend_does_not_change_its_facts():
     before = copy.deepcopy(facts)
     recommend(facts, tcp_new_per_second=10)
     assert facts == before
+
+
+# --- every namespace (facts with namespaces: all) ----------------------------------------
+
+def with_namespaces(facts, *spaces):
+    facts["namespaces"] = [dict({"current": True, "entries": facts["usage"]["count"], "owner": {"kind": "host"},
+                                 "stats": {"totals": {"drop": 0}}})]
+    for name, entries, drop in spaces:
+        facts["namespaces"].append({"current": False, "entries": entries, "owner": {"kind": "ip-netns", "netns_name": name},
+                                    "stats": {"totals": {"drop": drop}}})
+    return facts
+
+
+def test_the_fullest_namespace_drives_the_max_when_the_host_itself_is_quiet():
+    facts = with_namespaces(full_host(count=120, max_entries=262144), ("web", 200000, 0), ("db", 3000, 0))
+    rec = recommend(facts, headroom=1.5)
+    assert rec["entries"]["sources"]["largest_namespace"] == 200000
+    assert rec["entries"]["driver"] == "largest_namespace"
+    assert rec["settings"]["nf_conntrack_max"] >= 300000
+    assert "the fullest namespace, netns web (200000 entries" in rec["reasons"]["nf_conntrack_max"]
+
+
+def test_memory_prices_the_real_counts_of_every_namespace_beside_the_worst_case():
+    facts = with_namespaces(full_host(count=120), ("web", 20000, 0), ("db", 3000, 0))
+    rec = recommend(facts)
+    memory = rec["memory"]
+    assert memory["namespaces_counted"] == 3
+    per_entry = memory["per_entry_bytes"]
+    assert memory["at_namespace_counts_bytes"] == (120 + 20000 + 3000) * per_entry + memory["hash_table_bytes"]
+    assert any("3 namespaces hold 23120 entries" in w and "netns web" in w for w in rec["warnings"])
+
+
+def test_drops_in_another_namespace_are_pressure_on_the_one_global_max():
+    facts = with_namespaces(full_host(count=120, max_entries=4096), ("filler", 4096, 700))
+    rec = recommend(facts)
+    assert rec["entries"]["sources"]["pressure"] == 4097
+    assert "drop=700 since boot in netns filler" in rec["reasons"]["nf_conntrack_max"] or \
+        rec["entries"]["driver"] == "largest_namespace"
+    assert rec["verdict"]["status"] == "undersized"
+
+
+def test_without_a_namespace_list_nothing_changes():
+    rec = recommend(full_host(count=120))
+    assert rec["entries"]["sources"]["largest_namespace"] is None and "namespaces_counted" not in rec["memory"]
