@@ -37,7 +37,7 @@ import common
 import model
 import tuning
 from b4_model import meminfo_slab_bytes, slab_bytes
-from lab import GATEWAY_CLIENT_SIDE, PORT, TABLE_FULL, MultiClientLab
+from lab import GATEWAY_CLIENT_SIDE, PORT, TABLE_FULL, MultiClientLab, parse_stats
 from support.ansible import run_playbook
 from support.kernel import exclusive_kernel, read_int, saved_sysctls, write_value
 from support.kernel import run as command
@@ -85,17 +85,9 @@ class Sampler(object):
 
     def _read(self):
         with open("/proc/%d/net/stat/nf_conntrack" % self.anchor.pid) as f:
-            lines = f.read().split("\n")
-        header = lines[0].split()
-        out = dict.fromkeys(STAT_KEYS, 0)
-        for line in lines[1:]:
-            fields = line.split()
-            if len(fields) != len(header):
-                continue
-            row = dict(zip(header, (int(x, 16) for x in fields)))
-            out["count"] = row["entries"]
-            for key in STAT_KEYS:
-                out[key] += row.get(key, 0)
+            totals = parse_stats(f.read())
+        out = dict((key, totals.get(key, 0)) for key in STAT_KEYS)
+        out["count"] = totals.get("entries", 0)
         new = [line for line in self._table_full() if line not in self._seen]
         self._seen.update(new)
         self._full += len(new)
@@ -489,20 +481,12 @@ def run(clients=16, rate_per_second=2700, time_wait_seconds=None, window_seconds
             _log_window("ceiling", result["ceiling"]["window"])
             result["rounds"] = _paired_rounds(lab, p, tuned_values)
         finally:
-            lab.no_ruleset()
-            shutil.rmtree(workdir, ignore_errors=True)
-            if os.path.exists(tuning.RECORD_FILE):
-                result["cleanup"] = tuning.rollback_localhost()
-    result["etc_put_back"] = files.restored
-    result["machine_values_after"] = {k: read_int(k) for k in tuning.GLOBALS}
+            _tear_down(lab, workdir, result)
+    _machine_after(result, files)
     _summarize(result)
     path = common.write_result(name, result, results_dir)
     common.log("wrote %s" % path)
     return result
-
-
-if __name__ == "__main__":
-    json.dump(run(), sys.stdout, indent=2, default=str)
 
 
 def default_phase(clients=16, rate_per_second=2700, window_seconds=None, tuned_seconds=60, profile="nat_gateway",
@@ -529,12 +513,8 @@ def default_phase(clients=16, rate_per_second=2700, window_seconds=None, tuned_s
             if obs["tuned"]:
                 _log_window("tuned", obs["tuned"])
         finally:
-            lab.no_ruleset()
-            shutil.rmtree(workdir, ignore_errors=True)
-            if os.path.exists(tuning.RECORD_FILE):
-                result["cleanup"] = tuning.rollback_localhost()
-    result["etc_put_back"] = files.restored
-    result["machine_values_after"] = {k: read_int(k) for k in tuning.GLOBALS}
+            _tear_down(lab, workdir, result)
+    _machine_after(result, files)
     result["phases"] = {"default": _phase_summary(obs["default"]), "tuned_short": _phase_summary(obs["tuned"])}
     path = common.write_result(name, result, results_dir)
     common.log("wrote %s" % path)
@@ -558,3 +538,20 @@ def _observed_session_short(lab, p, workdir, defaults, tuned_seconds):
     out["tuned"] = _window(sampler, load, tw0, t_end, p["tail_seconds"])
     out["series"] = sampler.samples
     return out
+
+
+def _tear_down(lab, workdir, result):
+    """The lab's ruleset, scratch files and any tuning left by a phase: gone, even after a failure."""
+    lab.no_ruleset()
+    shutil.rmtree(workdir, ignore_errors=True)
+    if os.path.exists(tuning.RECORD_FILE):
+        result["cleanup"] = tuning.rollback_localhost()
+
+
+def _machine_after(result, files):
+    result["etc_put_back"] = files.restored
+    result["machine_values_after"] = {k: read_int(k) for k in tuning.GLOBALS}
+
+
+if __name__ == "__main__":
+    json.dump(run(), sys.stdout, indent=2, default=str)

@@ -1,5 +1,6 @@
 """Command line of the benchmarks: ``bench/run [--smoke] [--results-dir DIR] all|b1|b2|b3|b4|b5|b6 ...``."""
 import argparse
+import importlib
 import sys
 import time
 
@@ -21,32 +22,19 @@ SMOKE = {
 }
 
 
+# name -> (module, function): imported on demand, so one benchmark's imports do not slow another.
+RUNNERS = {
+    "b1": ("b1_seed", "run"), "b2": ("b2_facts", "run"), "b3": ("b3_fleet", "run"), "b3-scale": ("b3_fleet", "scale"),
+    "b4": ("b4_model", "run"), "b5": ("b5_sustained", "run"), "b5-default": ("b5_sustained", "default_phase"),
+    "b6": ("b6_namespaces", "run"),
+}
+
+
 def runner(name):
-    if name == "b1":
-        import b1_seed
-        return b1_seed.run
-    if name == "b2":
-        import b2_facts
-        return b2_facts.run
-    if name == "b3":
-        import b3_fleet
-        return b3_fleet.run
-    if name == "b4":
-        import b4_model
-        return b4_model.run
-    if name == "b3-scale":
-        import b3_fleet
-        return b3_fleet.scale
-    if name == "b5-default":
-        import b5_sustained
-        return b5_sustained.default_phase
-    if name == "b5":
-        import b5_sustained
-        return b5_sustained.run
-    if name == "b6":
-        import b6_namespaces
-        return b6_namespaces.run
-    raise SystemExit("unknown benchmark %r (known: b1 b2 b3 b3-scale b4 b5 b5-default b6 all)" % name)
+    if name not in RUNNERS:
+        raise SystemExit("unknown benchmark %r (known: %s all)" % (name, " ".join(sorted(RUNNERS))))
+    module, function = RUNNERS[name]
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv=None):

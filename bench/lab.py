@@ -98,10 +98,13 @@ class Lab(object):
         """The published port on the gateway, DNATed to the backend."""
         return "http://%s:%d/" % (GATEWAY_CLIENT_SIDE, PORT)
 
+    def _namespaces(self):
+        return (self.client, self.gateway, self.backend)
+
     def __enter__(self):
         self._stack = contextlib.ExitStack()
         try:
-            for ns in (self.client, self.gateway, self.backend):
+            for ns in self._namespaces():
                 self._stack.enter_context(ns)
             self._stack.callback(self._remove_tmp)
             self._wire()
@@ -234,19 +237,8 @@ class MultiClientLab(Lab):
         self.clients = [self.client] + [Netns(prefix + "c%d" % i, track=False) for i in range(1, clients)]
         self.syn_retries = syn_retries
 
-    def __enter__(self):
-        self._stack = contextlib.ExitStack()
-        try:
-            for ns in self.clients + [self.gateway, self.backend]:
-                self._stack.enter_context(ns)
-            self._stack.callback(self._remove_tmp)
-            self._wire()
-            self._stack.callback(self._stop_nginx)
-            self._start_nginx()
-        except BaseException:
-            self._stack.close()
-            raise
-        return self
+    def _namespaces(self):
+        return self.clients + [self.gateway, self.backend]
 
     def client_addr(self, i):
         return "10.200.1.%d" % (i + 1)
@@ -290,6 +282,11 @@ def read_stats(ns=None):
             text = f.read()
     else:
         text = ns.exec(["cat", STAT_PATH]).stdout
+    return parse_stats(text)
+
+
+def parse_stats(text):
+    """The totals of one stat file's text (per-CPU rows in hex): entries as it is, the rest summed."""
     lines = text.split("\n")
     header = lines[0].split()
     totals = dict.fromkeys(header, 0)

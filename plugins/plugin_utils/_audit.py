@@ -16,6 +16,7 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.values import dig as _get
 
 REPORT_VERSION = 1
 
@@ -114,14 +115,6 @@ def merge_thresholds(overrides=None):
     if thresholds["usage_warning_ratio"] > thresholds["usage_critical_ratio"]:
         raise ValueError("usage_warning_ratio must not be above usage_critical_ratio")
     return thresholds
-
-
-def _get(mapping, *path):
-    for key in path:
-        if not isinstance(mapping, dict):
-            return None
-        mapping = mapping.get(key)
-    return mapping
 
 
 def _num(value):

@@ -16,6 +16,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.values import dig as _get, number as _num
 
 # Kernel changes that narrow the UDP insert race (same socket, two packets, two CPUs, one of
 # them loses at confirm time and is dropped: the 5 s DNS timeouts).
@@ -38,18 +39,6 @@ NOTRACK_MIN_ENTRIES = 10000
 def kernel_version(release):
     m = re.match(r"^(\d+)\.(\d+)", release or "")
     return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def _get(d, *path):
-    for key in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
-
-
-def _num(value):
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def namespace_label(ns):

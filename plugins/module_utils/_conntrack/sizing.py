@@ -16,6 +16,7 @@ import math
 import re
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, demand, errors
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.values import dig as _get
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
 # The kernel's own figures and rules live in kernel.py; these names stay for callers of sizing.
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.kernel import (  # noqa: F401 pylint: disable=unused-import
@@ -304,14 +305,6 @@ def max_within_budget(budget_bytes, per_entry_bytes, target_chain_depth, page_si
             return guess
         guess -= step
     return 0
-
-
-def _get(d, *path):
-    for key in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
 
 
 def _tcp_lifetime(timeouts, duration_seconds):
