@@ -144,6 +144,11 @@ def test_the_audit_names_the_namespace_that_filled_the_table(lab, tmp_path):
     filler = spaces["filler"].name
     assert "netns %s" % filler in causes["table_full"]["summary"]
     assert rec["recommendation"]["namespaces"]["largest"]["label"] == "netns %s" % filler
+    # Sizing takes the real counts: the fullest namespace is a need of its own, the memory prices them all.
+    entries = rec["recommendation"]["entries"]
+    assert entries["sources"]["largest_namespace"] >= by_name(facts)[filler]["entries"] == SMALL_MAX
+    assert rec["recommendation"]["memory"]["namespaces_counted"] == len(
+        [ns for ns in facts["namespaces"] if isinstance(ns.get("entries"), int)])
     # The audit role, as users run it: it reads the namespaces by default (audit_namespaces).
     out = os.path.join(tmp_path, "report")
     proc, recap = run_playbook("netfilter.conntrack.audit", extra_vars={"audit_dir": out, "audit_fail_on": "never"})

@@ -553,11 +553,13 @@ class SizingModel(object):
     def _largest_namespace(self):
         """With the facts' namespace list: each namespace is held to the one global max on its own,
         so the fullest one is a need of its own (a container can fill the table the host barely uses)."""
-        self.spaces = [ns for ns in (self.facts.get("namespaces") or [])
-                       if isinstance(ns, dict) and isinstance(ns.get("entries"), int)]
+        self.spaces = advisor.counted_namespaces(self.facts)
         self.largest = max(self.spaces, key=lambda ns: ns["entries"]) if self.spaces else None
-        if not self.planning and self.largest is not None and not self.largest.get("current"):
-            self.sources["largest_namespace"] = self.largest["entries"]
+        # The module's own namespace is current_count already: the need here is the fullest other one.
+        others = [ns for ns in self.spaces if not ns.get("current")]
+        self.fullest_other = max(others, key=lambda ns: ns["entries"]) if others else None
+        if not self.planning and self.fullest_other is not None:
+            self.sources["largest_namespace"] = self.fullest_other["entries"]
 
     def _observed_rate(self):
         tcp_states = self.tcp_states
@@ -788,7 +790,8 @@ class SizingModel(object):
             "current_count": "the current count (%d entries)" % self.needed,
             "largest_namespace": "the fullest namespace, %s (%d entries; every namespace is held to"
                                  " nf_conntrack_max on its own)" % (
-                                     advisor.namespace_label(self.largest) if self.largest else None, self.needed),
+                                     advisor.namespace_label(self.fullest_other) if self.fullest_other else None,
+                                     self.needed),
             "observed_rate": "the observed rate (%s closes/s from TIME_WAIT entries, %s entries at the new"
                              " time_wait)" % (self.rates.get("tcp_closes_per_second"), _human_count(self.needed)),
             "pressure": "pressure (%s): the current max %s was too small%s%s" % (
