@@ -332,11 +332,12 @@ recommendation:
           Every namespace is held to the one global max on its own, so the largest namespace drives the max
           and the sum of all of them the memory.
         - C(namespaces) and C(readable) count them; C(entries_total) sums their entries and
-          C(memory_bytes_at_counts) prices that sum at C(memory.per_entry_bytes); C(largest) names the
+          C(memory_bytes_at_counts) prices that sum with the hash table (the same figure as
+          C(memory.at_namespace_counts_bytes)); C(largest) names the
           namespace with the most entries (C(inode), C(label), C(entries), C(share_of_max) of the recommended max).
       type: dict
       version_added: 0.2.0
-      sample: {namespaces: 12, readable: 12, entries_total: 4120, memory_bytes_at_counts: 1054720,
+      sample: {namespaces: 12, readable: 12, entries_total: 4120, memory_bytes_at_counts: 3151872,
                largest: {inode: 4026532301, label: pod shop/web-0, entries: 3800, share_of_max: 0.0145}}
     warnings:
       description: Budget caps, unknown slab size, namespaces, kube-proxy and the like.
@@ -347,7 +348,7 @@ recommendation:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, kubeproxy, namespaces
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy, namespaces
 
 
 def main():
@@ -403,8 +404,6 @@ def main():
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)
         result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # issue 12: kubeproxy.py
-        result["namespaces"] = advisor.namespace_summary(facts, result["memory"].get("per_entry_bytes"),
-                                                         result["settings"].get("nf_conntrack_max"))
     except sizing.SizingError as exc:
         module.fail_json(msg=str(exc))
     for warning in result["warnings"]:

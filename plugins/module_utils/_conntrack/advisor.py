@@ -327,22 +327,3 @@ def counted_namespaces(facts):
     """The namespaces of the facts' list whose entries could be read (sizing and the summary)."""
     return [ns for ns in (facts or {}).get("namespaces") or []
             if isinstance(ns, dict) and _num(ns.get("entries")) is not None]
-
-
-def namespace_summary(facts, per_entry_bytes=None, maximum=None):
-    """recommend's ``namespaces``: None without the facts' namespace list. Each namespace is held to
-    the one global max on its own, so the largest namespace drives the max, the sum the memory."""
-    spaces = [ns for ns in (facts or {}).get("namespaces") or [] if isinstance(ns, dict)]
-    if not spaces:
-        return None
-    readable = counted_namespaces(facts)
-    total = sum(ns["entries"] for ns in readable)
-    cmax = maximum or _num((facts.get("usage") or {}).get("max"))
-    largest = max(readable, key=lambda ns: ns["entries"]) if readable else None
-    out = {"namespaces": len(spaces), "readable": len(readable), "entries_total": total,
-           "memory_bytes_at_counts": total * per_entry_bytes if per_entry_bytes else None, "largest": None}
-    if largest is not None:
-        out["largest"] = {"inode": largest.get("inode"), "label": namespace_label(largest),
-                          "entries": largest["entries"],
-                          "share_of_max": round(largest["entries"] / float(cmax), 4) if cmax else None}
-    return out

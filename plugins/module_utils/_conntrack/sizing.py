@@ -752,6 +752,23 @@ class SizingModel(object):
                                      inputs["namespaces"], human_bytes(memory["all_namespaces_full_bytes"])))
         return memory
 
+    def namespace_summary(self, memory):
+        """recommend's ``namespaces``: None without the facts' namespace list. Each namespace is held to
+        the one global max on its own, so the largest drives the max and the sum the memory, which
+        ``memory.at_namespace_counts_bytes`` prices (the one figure for it)."""
+        spaces = [ns for ns in (self.facts or {}).get("namespaces") or [] if isinstance(ns, dict)]
+        if not spaces:
+            return None
+        out = {"namespaces": len(spaces), "readable": len(self.spaces),
+               "entries_total": sum(ns["entries"] for ns in self.spaces),
+               "memory_bytes_at_counts": memory.get("at_namespace_counts_bytes"), "largest": None}
+        if self.largest is not None:
+            out["largest"] = {"inode": self.largest.get("inode"), "label": advisor.namespace_label(self.largest),
+                              "entries": self.largest["entries"],
+                              "share_of_max": round(self.largest["entries"] / float(self.new_max), 4)
+                              if self.new_max else None}
+        return out
+
     def reasons(self):
         """One sentence per key of the settings."""
         inputs, depth = self.inputs, self.inputs["target_chain_depth"]
@@ -1006,6 +1023,7 @@ def recommend(facts=None, **inputs):
         "profile": {"name": validated["profile"], "description": model.profile["description"],
                     "sources": model.profile["sources"]},
         "planning": model.planning,
+        "namespaces": model.namespace_summary(memory),
         "summary": model.summary(verdict, memory),
         "warnings": model.warnings,
     }

@@ -165,15 +165,3 @@ def test_the_module_namespace_is_not_counted_twice_and_logged_netns_get_labels(h
     ev = ids(facts)["table_full"]["evidence"]
     assert ev["drop_all_namespaces"] == 30
     assert ev["table_full_netns_labels"] == ["pod shop/web-0"]
-
-
-def test_namespace_summary_names_the_largest_and_prices_the_sum():
-    facts = {"usage": {"max": 1000}, "namespaces": [
-        {"inode": 1, "current": True, "owner": {"kind": "host"}, "entries": 10},
-        {"inode": 2, "owner": {"kind": "ip-netns", "netns_name": "big"}, "entries": 500},
-        {"inode": 3, "owner": {"kind": "ip-netns", "netns_name": "idle"}, "entries": None, "readable": False}]}
-    out = advisor.namespace_summary(facts, per_entry_bytes=256, maximum=2000)
-    assert out["namespaces"] == 3 and out["readable"] == 2 and out["entries_total"] == 510
-    assert out["memory_bytes_at_counts"] == 510 * 256
-    assert out["largest"] == {"inode": 2, "label": "netns big", "entries": 500, "share_of_max": 0.25}
-    assert advisor.namespace_summary({"usage": {}}) is None

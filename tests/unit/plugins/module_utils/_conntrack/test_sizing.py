@@ -405,6 +405,21 @@ def test_memory_prices_the_real_counts_of_every_namespace_beside_the_worst_case(
     per_entry = memory["per_entry_bytes"]
     assert memory["at_namespace_counts_bytes"] == (120 + 20000 + 3000) * per_entry + memory["hash_table_bytes"]
     assert any("3 namespaces hold 23120 entries" in w and "netns web" in w for w in rec["warnings"])
+    summary = rec["namespaces"]
+    assert summary["namespaces"] == 3 and summary["readable"] == 3 and summary["entries_total"] == 23120
+    # One price for what the namespaces hold: the summary quotes the memory figure, not a second model.
+    assert summary["memory_bytes_at_counts"] == memory["at_namespace_counts_bytes"]
+    assert summary["largest"]["label"] == "netns web" and summary["largest"]["entries"] == 20000
+    assert summary["largest"]["share_of_max"] == round(20000 / float(rec["settings"]["nf_conntrack_max"]), 4)
+
+
+def test_the_namespace_summary_is_null_without_the_list_and_counts_the_unreadable():
+    assert recommend(full_host(count=120))["namespaces"] is None
+    facts = with_namespaces(full_host(count=120), ("web", 500, 0))
+    facts["namespaces"].append({"inode": 3, "owner": {"kind": "ip-netns", "netns_name": "idle"},
+                                "entries": None, "readable": False})
+    summary = recommend(facts)["namespaces"]
+    assert summary["namespaces"] == 3 and summary["readable"] == 2 and summary["entries_total"] == 620
 
 
 def test_drops_in_another_namespace_are_pressure_on_the_one_global_max():
