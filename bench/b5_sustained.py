@@ -489,6 +489,34 @@ def run(clients=16, rate_per_second=2700, time_wait_seconds=None, window_seconds
     return result
 
 
+def rounds_phase(clients=16, rounds=11, round_seconds=15, wrk_connections=512, nginx_workers=2, tuned_values=None,
+                 results_dir=None, name="b5_rounds"):
+    """The paired throughput rounds alone, tuned against the ceiling, with more rounds than the full
+    run has time for. The tuned values are the ones the last full run's tune applied (b5.json)."""
+    if tuned_values is None:
+        with open(os.path.join(results_dir or common.RESULTS, "b5.json")) as f:
+            tuned_values = json.load(f)["observed"]["tuned_values"]
+    p = {"clients": clients, "rounds": rounds, "round_seconds": round_seconds, "wrk_connections": wrk_connections,
+         "nginx_workers": nginx_workers, "tuned_values": tuned_values, "ceiling": CEILING}
+    result = {"parameters": p}
+    with exclusive_kernel(), saved_sysctls(*tuning.writable_keys()) as saved, tuning.FileGuard() as files, \
+            MultiClientLab(clients=clients, nginx_workers=nginx_workers) as lab:
+        result["machine_values_before"] = {k: int(v) for k, v in saved.items() if k in tuning.GLOBALS}
+        try:
+            lab.dnat()
+            result["rounds"] = _paired_rounds(lab, p, tuned_values)
+        finally:
+            lab.no_ruleset()
+    _machine_after(result, files)
+    ratios = [r["ratio"] for r in result["rounds"] if r["ratio"] is not None]
+    result["tuned_over_ceiling_rounds"] = ratios
+    result["tuned_over_ceiling"] = common.median(ratios)
+    result["goals"] = {"tuned_over_ceiling_at_least_0_97": _at_least(result["tuned_over_ceiling"], 0.97)}
+    path = common.write_result(name, result, results_dir)
+    common.log("wrote %s; tuned / ceiling median %s over %d rounds" % (path, result["tuned_over_ceiling"], len(ratios)))
+    return result
+
+
 def default_phase(clients=16, rate_per_second=2700, window_seconds=None, tuned_seconds=60, profile="nat_gateway",
                   nginx_workers=2, connect_timeout=0.9, results_dir=None, name="b5_default"):
     """Phases 1 and 2 alone (and a short look at the tuned table): the overload of the default

@@ -26,6 +26,7 @@ SMOKE = {
 RUNNERS = {
     "b1": ("b1_seed", "run"), "b2": ("b2_facts", "run"), "b3": ("b3_fleet", "run"), "b3-scale": ("b3_fleet", "scale"),
     "b4": ("b4_model", "run"), "b5": ("b5_sustained", "run"), "b5-default": ("b5_sustained", "default_phase"),
+    "b5-rounds": ("b5_sustained", "rounds_phase"),
     "b6": ("b6_namespaces", "run"),
 }
 
@@ -54,6 +55,7 @@ def main(argv=None):
         kwargs["results_dir"] = args.results_dir
         start = time.monotonic()
         common.log("%s starts%s" % (name, " (smoke)" if args.smoke else ""))
+        common.mark_start()
         try:
             result = runner(name)(**kwargs)
         except Exception as exc:  # one benchmark's failure must not hide the others' figures

@@ -43,6 +43,15 @@ def measure(cmd, env=None, stdin=None, timeout_seconds=1800):
             "stderr": proc.stderr.decode(errors="replace")}
 
 
+_STARTED_LOAD = None
+
+
+def mark_start():
+    """The load average as a benchmark starts (bench.py calls it); machine() reports it beside the end's."""
+    global _STARTED_LOAD
+    _STARTED_LOAD = [round(x, 2) for x in os.getloadavg()]
+
+
 def machine():
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
@@ -54,7 +63,7 @@ def machine():
                 break
     return {"cores": os.cpu_count(), "cpu_model": cpu_model, "kernel": platform.release(),
             "mem_total_bytes": mem_kb * 1024, "python": platform.python_version(),
-            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
+            "loadavg_at_start": _STARTED_LOAD, "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]}
 
 
 def median(values):

@@ -117,6 +117,11 @@ def rows(results_dir):
             "within 15 %", "%s (live) / %s (count)" % (_yes(li["within_15_percent"]),
                                                        _yes(li["kernel_count_within_15_percent"]))))
     out.extend(_b5_rows(_load(results_dir, "b5")))
+    rounds = _load(results_dir, "b5_rounds")
+    if rounds:
+        out.append(("B5", "tuned / ceiling (wrk), `b5-rounds`", "%s (median of %d paired rounds)" % (
+            _r(rounds["tuned_over_ceiling"]), len(rounds["tuned_over_ceiling_rounds"])), ">= 0.97",
+            _yes(rounds["goals"]["tuned_over_ceiling_at_least_0_97"])))
     return out
 
 
@@ -163,8 +168,13 @@ def table(results_dir):
         if r:
             machine = r["machine"]
             lines.append("")
-            lines.append("`%s.json`: finished %s, load average at start %s." % (
-                name, r["finished_at"], r["machine"].get("loadavg_at_start")))
+            m = r["machine"]
+            if "loadavg_at_end" in m:
+                load = "load average at start %s, at the end %s" % (m.get("loadavg_at_start") or "not recorded",
+                                                                     m["loadavg_at_end"])
+            else:  # results written before the start was recorded: the figure is the end's
+                load = "load average when written %s" % (m.get("loadavg_at_start"),)
+            lines.append("`%s.json`: finished %s, %s." % (name, r["finished_at"], load))
     if machine:
         lines.insert(0, "Machine: %d cores (%s), %.1f GiB RAM, kernel %s, Python %s.\n" % (
             machine["cores"], machine["cpu_model"], machine["mem_total_bytes"] / 2.0 ** 30, machine["kernel"],
