@@ -432,6 +432,33 @@ def rule_causes(facts, rec, metrics, thresholds):
 RULES = RULES + (rule_causes,)
 RULE_NAMES = RULE_NAMES + tuple("cause_" + c for c in advisor.CAUSE_IDS) + ("kube_proxy_block",)
 
+# The signal rules that a cause of the advisor accounts for when both are found on one host:
+# the report shows them under their cause, as its evidence, instead of as problems of their own.
+CAUSE_SIGNALS = {
+    "cause_table_full": ("usage", "drop_rising", "drop_total", "early_drop_rising", "early_drop_total",
+                         "table_full_logged", "verdict_undersized"),
+    "cause_chains_too_deep": ("chain_depth", "chaintoolong_rising", "chaintoolong_total",
+                              "verdict_chains_too_deep"),
+    "cause_udp_insert_race": ("insert_failed_rising", "insert_failed_total"),
+}
+
+
+def link_causes(findings):
+    """Mark each signal finding with the cause found beside it (``cause``, else None) and each cause
+    with the signals it explains (``explains``). Nothing is removed: counts and severities stay."""
+    for f in findings:
+        f["cause"] = None
+    for f in findings:
+        signals = CAUSE_SIGNALS.get(f["rule"])
+        if signals is None:
+            continue
+        for g in findings:
+            # A signal more severe than the cause stands on its own, so that no critical hides.
+            if g["rule"] in signals and g["cause"] is None and \
+                    severity_rank(g["severity"]) <= severity_rank(f["severity"]):
+                g["cause"] = f["rule"]
+        f["explains"] = [g["rule"] for g in findings if g["cause"] == f["rule"]]
+
 
 def host_metrics(facts, rec, thresholds):
     """The flat numbers of one host: the CSV row, the charts and the textfile read these."""
@@ -529,6 +556,7 @@ def evaluate_host(entry, thresholds):
         for rule in RULES:
             result["findings"].extend(rule(facts, rec, metrics, thresholds))
     result["findings"].sort(key=lambda f: (-severity_rank(f["severity"]), f["rule"]))
+    link_causes(result["findings"])
     for f in result["findings"]:
         if f["severity"] in result["counts"]:
             result["counts"][f["severity"]] += 1

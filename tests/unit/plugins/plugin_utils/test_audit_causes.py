@@ -58,3 +58,39 @@ def test_every_cause_has_a_rule_name():
     for cid in ("table_full", "udp_insert_race", "invalid_packets", "chains_too_deep", "search_restart",
                 "notrack_candidate", "ebpf_datapath", "ena_conntrack_allowance"):
         assert "cause_" + cid in _audit.RULE_NAMES
+
+
+def _finding(rule, severity):
+    return {"rule": rule, "severity": severity, "message": rule}
+
+
+def test_a_cause_explains_its_signals_and_nothing_is_dropped_or_recounted():
+    findings = [_finding("cause_table_full", "critical"), _finding("drop_rising", "critical"),
+                _finding("usage", "critical"), _finding("table_full_logged", "warning"),
+                _finding("not_persisted", "warning"), _finding("insert_failed_total", "info")]
+    _audit.link_causes(findings)
+    by_rule = dict((f["rule"], f) for f in findings)
+    assert by_rule["cause_table_full"]["explains"] == ["drop_rising", "usage", "table_full_logged"]
+    assert [by_rule[r]["cause"] for r in ("drop_rising", "usage", "table_full_logged")] == ["cause_table_full"] * 3
+    # Not a signal of that cause, and a signal whose cause was not found: they stand on their own.
+    assert by_rule["not_persisted"]["cause"] is None and by_rule["insert_failed_total"]["cause"] is None
+    assert len(findings) == 6 and by_rule["cause_table_full"]["cause"] is None
+
+
+def test_a_signal_more_severe_than_its_cause_is_not_hidden_under_it():
+    findings = [_finding("cause_chains_too_deep", "warning"), _finding("chain_depth", "critical"),
+                _finding("chaintoolong_total", "info")]
+    _audit.link_causes(findings)
+    assert findings[1]["cause"] is None and findings[2]["cause"] == "cause_chains_too_deep"
+    assert findings[0]["explains"] == ["chaintoolong_total"]
+
+
+def test_the_report_nests_a_full_tables_signals_under_its_cause_and_keeps_the_counts():
+    from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit_render
+    with open(FIXTURE) as f:
+        report = _audit.build_report(json.load(f), generated_at="x")
+    host = [h for h in report["hosts"] if h["host"] == "k8s-crit-3"][0]
+    assert host["counts"] == {"critical": 6, "warning": 5, "info": 4}
+    text = _audit_render.render(report, "markdown")
+    assert "\n  - **critical** `drop_rising`:" in text and "\n- **critical** `drop_rising`:" not in text
+    assert all(rule in _audit.RULE_NAMES for signals in _audit.CAUSE_SIGNALS.values() for rule in signals)
