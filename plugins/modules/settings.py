@@ -312,6 +312,19 @@ mismatches:
   type: dict
   sample: {}
   version_added: 0.2.0
+leftovers:
+  description:
+    - What an earlier run of this module left when it was killed midway (SIGKILL, the OOM killer, a
+      power cut), that is its temporary file beside a managed file (C(.NAME.XXXXXXXX), which sysctl,
+      modprobe and udev never read), or a directory it was building aside (C(.DIR.XXXXXXXX), holding
+      nothing but that directory chain and the file).
+    - This run removes them once everything else is written, and they count as a change. Check mode only
+      lists them.
+  returned: success
+  type: list
+  elements: path
+  sample: [/etc/sysctl.d/.90-netfilter-conntrack.conf.k2v0q9xa]
+  version_added: 0.2.0
 undo:
   description:
     - What this run found before it changed anything, to put back with O(restore) after a later

@@ -17,6 +17,8 @@ __metaclass__ = type
 import errno
 import fcntl
 import os
+import re
+import shutil
 import stat
 import tempfile
 import time
@@ -125,34 +127,145 @@ def write_atomic(path, data, mode=0o644):
     """Temp file in the same directory, fsync, rename: readers see the old or the new file,
     never half. Returns the directories it created (outermost first), for an undo.
 
+    Missing directories are built aside with the file in them and renamed into place at once
+    (_write_staged), so that a run killed midway never leaves a directory that no record names.
+
     Not AnsibleModule.atomic_move: that one may fall back to a non-atomic copy, does not fsync
     the file or the directory, and would need a module object in this backend. Its SELinux part
     (the default context of the final path) is reused through set_labeller()."""
     directory = os.path.dirname(path)
     created = missing_directories(directory)
-    for each in created:
-        os.mkdir(each, 0o755)
+    if created:
+        _write_staged(path, data, mode, created)
+        return created
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            if os.geteuid() == 0:
-                os.fchown(f.fileno(), 0, 0)
-            os.fsync(f.fileno())
-        if _labeller is not None:
-            _labeller(tmp, path)
+        _fill(fd, tmp, path, data, mode)
         os.rename(tmp, path)
         tmp = None
         fsync_directory(directory)
     except BaseException:
         if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
-        remove_empty_directories(created)
         raise
     return created
+
+
+def _fill(fd, tmp, path, data, mode):
+    """Write, mode, owner, fsync and label a new file that is not visible yet."""
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fchmod(f.fileno(), mode)
+        if os.geteuid() == 0:
+            os.fchown(f.fileno(), 0, 0)
+        os.fsync(f.fileno())
+    if _labeller is not None:
+        _labeller(tmp, path)
+
+
+def _write_staged(path, data, mode, created):
+    """``created`` (outermost first) and the file, built in ``.<top>.XXXXXXXX`` beside the outermost
+    missing directory and renamed into place in one step. Killed before that, the host shows only
+    the stage, which the next run removes (leftovers())."""
+    top = created[0]
+    parent = os.path.dirname(top)
+    stage = tempfile.mkdtemp(prefix=".%s." % os.path.basename(top), dir=parent)
+    try:
+        os.chmod(stage, 0o755)
+        inner = [stage] + [os.path.join(stage, os.path.relpath(each, top)) for each in created[1:]]
+        for each in inner[1:]:
+            os.mkdir(each, 0o755)
+        staged = os.path.join(inner[-1], os.path.basename(path))
+        _fill(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), staged, path, data, mode)
+        for each, final in reversed(list(zip(inner, created))):
+            if _labeller is not None:
+                _labeller(each, final)
+            fsync_directory(each)
+        if os.path.lexists(top):
+            raise OSError(errno.EEXIST, "%s appeared while this run was writing it" % top)
+        os.rename(stage, top)
+        stage = None
+        fsync_directory(parent)
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+# What tempfile adds to a prefix (mkstemp and mkdtemp alike), and the stamp of our backups.
+_TEMP_TAIL = r"\.[a-z0-9_]{8}"
+_BACKUP_STAMP = r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~"
+
+
+def leftovers(path):
+    """What a run killed while writing ``path`` left behind, for the next run to remove: its
+    temporary file (or a backup's) beside it, and a directory stage (_write_staged) beside the
+    outermost missing directory that holds nothing but that chain and the file. Only regular
+    files and directories of exactly our names; never a symlink or anything else."""
+    directory, name = os.path.split(path)
+    found = _named(directory, re.compile(r"^\.%s(%s)?%s$" % (re.escape(name), _BACKUP_STAMP, _TEMP_TAIL)),
+                   stat.S_ISREG)
+    created = missing_directories(directory)
+    if created:
+        top = created[0]
+        allowed = set(os.path.relpath(each, top) for each in created[1:])
+        allowed.add(os.path.relpath(path, top))
+        stage_name = re.compile(r"^\.%s%s$" % (re.escape(os.path.basename(top)), _TEMP_TAIL))
+        for stage in _named(os.path.dirname(top), stage_name, stat.S_ISDIR):
+            if _holds_only(stage, allowed):
+                found.append(stage)
+    return found
+
+
+def _named(directory, pattern, kind):
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    out = []
+    for each in names:
+        full = os.path.join(directory, each)
+        try:
+            if pattern.match(each) and kind(os.lstat(full).st_mode):
+                out.append(full)
+        except OSError:
+            continue
+    return out
+
+
+def _holds_only(stage, allowed):
+    for dirpath, dirs, names in os.walk(stage):
+        for each in dirs + names:
+            full = os.path.join(dirpath, each)
+            if os.path.islink(full) or os.path.relpath(full, stage) not in allowed:
+                return False
+            if each in names and not stat.S_ISREG(os.lstat(full).st_mode):
+                return False
+    return True
+
+
+def retire_directory(directory):
+    """Move ``directory`` (and all it holds) aside in one rename, to ``.<name>.XXXXXXXX`` beside
+    it; returns that path. What was in it disappears at once; remove_leftover() deletes it."""
+    parent = os.path.dirname(directory)
+    stage = tempfile.mkdtemp(prefix=".%s." % os.path.basename(directory), dir=parent)
+    try:
+        os.rename(directory, stage)  # onto the empty stage: atomic on Linux
+    except BaseException:
+        os.rmdir(stage)
+        raise
+    fsync_directory(parent)
+    return stage
+
+
+def remove_leftover(path):
+    """Remove one entry that leftovers() found (a file, or a stage directory and what it holds)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+    fsync_directory(os.path.dirname(path))
 
 
 def fsync_directory(directory):
@@ -161,15 +274,6 @@ def fsync_directory(directory):
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def remove_empty_directories(created):
-    """Undo of the directories a write created: innermost first, only while empty."""
-    for each in reversed(created):
-        try:
-            os.rmdir(each)
-        except OSError:
-            break
 
 
 def copy_regular(full, dest):

@@ -251,6 +251,7 @@ class ConntrackSettings(object):
         self.from_record = False   # state=absent restoring the record's originals
         self.remove_directories = []   # created by earlier runs, removed once empty (rollback)
         self.created = []      # directories this run creates (host paths)
+        self.leftovers = []    # what killed runs of ours left (files.leftovers): removed by this run
         self.mismatches = {}
         self._tree_reader = None
 
@@ -349,6 +350,9 @@ class ConntrackSettings(object):
         try:
             self.plan()
             changed = self.needs_change()
+            if self.leftovers:
+                self.warnings.append("an earlier run of this module was killed midway and left %s; %s" % (
+                    ", ".join(self.leftovers), "check mode removes nothing" if check_mode else "removed"))
             if changed:
                 self.preflight()
                 if not check_mode:
@@ -414,8 +418,20 @@ class ConntrackSettings(object):
             self._plan_record()
         if self.state == "present":
             self.created = self._directories_to_create()
+        self.leftovers = self._find_leftovers()
         self._planned = True
         return self
+
+    def _find_leftovers(self):
+        """Temporary files and directory stages that a killed run of ours left beside the files
+        this module manages: removed once this run succeeds (a failed run leaves them as found)."""
+        paths = [info["full"] for info in self.files.values()]
+        if self.record is not None:
+            paths.append(self.record["full"])
+        found = []
+        for full in sorted(set(paths)):
+            found.extend(p for p in files.leftovers(full) if p not in found)
+        return found
 
     def _plan_kube_proxy(self, wanted, env):
         """kube-proxy writes its keys when it starts: say what survives a restart."""
@@ -737,11 +753,13 @@ class ConntrackSettings(object):
         if not self._planned:
             self.plan()
         return (bool(self._runtime_changes()) or any(f["changed"] for f in self.files.values())
-                or bool(self.record and self.record["changed"]) or bool(self._removable_directories()))
+                or bool(self.record and self.record["changed"]) or bool(self._removable_directories())
+                or bool(self.leftovers))
 
     def _removable_directories(self):
         """Directories an earlier run created that are empty now or will be after this run (innermost first)."""
         leaving = set(info["full"] for info in self._changed_files() if info["after"] is None)
+        leaving.update(self.leftovers)
         out = []
         for directory in sorted(self.remove_directories, key=len, reverse=True):
             full = self._host(directory)
@@ -837,6 +855,7 @@ class ConntrackSettings(object):
                     read_back[key] = value
             out["read_back"] = read_back
         out["mismatches"] = dict(self.mismatches)
+        out["leftovers"] = list(self.leftovers)
         if self.record is not None:
             out["record"] = {"path": self.record["path"], "changed": self.record["changed"],
                              "state": "absent" if self.record["after"] is None else "present",
@@ -858,6 +877,9 @@ class ConntrackSettings(object):
             diffs.append({"before_header": info["path"] if info["before"] is not None else "%s (absent)" % info["path"],
                           "after_header": info["path"] if info["after"] is not None else "%s (absent)" % info["path"],
                           "before": info["before"] or "", "after": info["after"] or ""})
+        for leftover in self.leftovers:
+            diffs.append({"before_header": "%s (left by a killed run)" % leftover,
+                          "after_header": "%s (absent)" % leftover, "before": "", "after": ""})
         return diffs
 
 
@@ -908,14 +930,21 @@ class ApplyTransaction(object):
     def apply(self):
         """Preflight, then the record, runtime (ordered) and files under one journal: any failure
         (a full disk, an immutable file, a failing backup, a value that does not read back when
-        restoring) puts back everything this run wrote and raises ApplyError."""
+        restoring) puts back everything this run wrote and raises ApplyError.
+
+        The order is what a run killed midway (SIGKILL: no undo runs) relies on: a record being
+        written goes first, so the originals are on disk before anything changes; a record being
+        removed (a rollback) goes last, with the directories it created in the same step, so a
+        rollback killed midway still finds it and can be run again."""
         self.preflight()
         journal = _Journal(self.backend)
+        record = self.backend.record
+        removing_record = bool(record and record["changed"] and record["after"] is None)
         step = "writing the tuning record"
         failed_key = None
         try:
-            # The record goes first, so that the originals are on disk before anything changes.
-            self._write_record(journal)
+            if not removing_record:
+                self._write_record(journal)
             changes = self.backend._runtime_changes()
             befores = dict((k, v["before"]) for k, v in changes.items())
             for key in self.backend._write_order(dict((k, v["after"]) for k, v in changes.items()), befores):
@@ -930,11 +959,20 @@ class ApplyTransaction(object):
                     continue
                 step = "writing %s" % info["path"]
                 self._apply_file(info, journal)
+            # Debris of a killed run, not configuration: removed once everything else is written.
+            step = "removing what a killed run left"
+            for leftover in self.backend.leftovers:
+                files.remove_leftover(leftover)
             step = "removing empty directories"
-            for directory in self.backend._removable_directories():
-                full = self.backend._host(directory)
-                os.rmdir(full)
-                journal.removed_directory(full)
+            removable = [self.backend._host(d) for d in self.backend._removable_directories()]
+            chain = self._record_chain(removable) if removing_record else []
+            for full in removable:
+                if full not in chain:
+                    os.rmdir(full)
+                    journal.removed_directory(full)
+            if removing_record:
+                step = "removing the tuning record"
+                self._remove_record(journal, chain)
         except Exception as exc:  # whatever went wrong, the host goes back to how it was found
             errors = journal.undo()
             reason = getattr(exc, "strerror", None) or str(exc)
@@ -981,6 +1019,36 @@ class ApplyTransaction(object):
             write_atomic(full, content.encode("utf-8"))
         journal.did(path)
 
+    def _record_chain(self, removable):
+        """The directories around the record that go with it (innermost first): its own directory
+        and each parent up to the last one this run removes."""
+        chain = []
+        directory = os.path.dirname(self.backend.record["full"])
+        while directory in removable:
+            chain.append(directory)
+            directory = os.path.dirname(directory)
+        return chain
+
+    def _remove_record(self, journal, chain):
+        """The record, and the directories of ``chain`` with it, in one rename: the outermost is
+        moved aside (.<name>.XXXXXXXX) and then deleted, so a kill leaves the record in place or
+        only a stage that the next run removes (files.leftovers)."""
+        full = self.backend.record["full"]
+        if not chain:
+            self._write_record(journal)
+            return
+        top = chain[-1]
+        journal.file(self.backend.record["path"], full, files.read_regular(full))
+        stage = files.retire_directory(top)
+        journal.retired(top, stage)
+        journal.did(self.backend.record["path"])
+        journal.done.extend(chain)
+        try:
+            files.remove_leftover(stage)
+        except (IOError, OSError) as exc:  # the rollback is done; the next run removes the rest
+            self.backend.warnings.append("could not delete %s (%s): the next run removes it" % (
+                stage, exc.strerror or exc))
+
     def _write_record(self, journal):
         if not self.backend.record or not self.backend.record["changed"]:
             return
@@ -1018,6 +1086,9 @@ class _Journal(object):
         self.steps.append(("rmdir", full, None))
         self.done.append(full)
 
+    def retired(self, top, stage):
+        self.steps.append(("retired", top, stage))
+
     def undo(self):
         """Undo every step, newest first. A step that left things as they were (it failed before
         it took effect, say an EPERM on an immutable file) needs no undo and is skipped."""
@@ -1039,6 +1110,8 @@ class _Journal(object):
                     os.rmdir(what)
                 elif kind == "rmdir":
                     os.mkdir(what, 0o755)
+                elif kind == "retired" and os.path.isdir(old) and not os.path.lexists(what):
+                    os.rename(old, what)
             except (IOError, OSError) as exc:
                 errors.append("%s: %s" % (what, exc.strerror or exc))
         return errors

@@ -470,14 +470,17 @@ def test_each_new_file_is_labelled_before_it_becomes_visible(tmp_path, monkeypat
     seen = []
 
     def label(temp_path, final_path):
-        assert os.path.exists(temp_path) and os.path.dirname(temp_path) == os.path.dirname(final_path)
+        # Labelled where nobody sees it yet: beside its final path, or inside a directory stage.
+        assert os.path.exists(temp_path) and temp_path != final_path and not os.path.exists(final_path)
         seen.append(final_path)
 
     monkeypatch.setattr(files, "_labeller", None)
     files.set_labeller(label)
     run(root, {"nf_conntrack_udp_timeout": 20}, record_file=RECORD)
+    # The directories the record needs are new too, and are labelled like the files.
     assert sorted(os.path.relpath(p, str(root)) for p in seen) == sorted(
-        [DROPIN.lstrip("/"), RECORD.lstrip("/")])
+        [DROPIN.lstrip("/"), RECORD.lstrip("/"), os.path.dirname(RECORD).lstrip("/"),
+         os.path.dirname(os.path.dirname(RECORD)).lstrip("/")])
 
 
 def test_a_file_that_cannot_be_labelled_rolls_the_run_back(tmp_path, monkeypatch):
