@@ -170,8 +170,8 @@ def table(results_dir):
             lines.append("")
             m = r["machine"]
             if "loadavg_at_end" in m:
-                load = "load average at start %s, at the end %s" % (m.get("loadavg_at_start") or "not recorded",
-                                                                     m["loadavg_at_end"])
+                start = m.get("loadavg_at_start") or "not recorded"
+                load = "load average at start %s, at the end %s" % (start, m["loadavg_at_end"])
             else:  # results written before the start was recorded: the figure is the end's
                 load = "load average when written %s" % (m.get("loadavg_at_start"),)
             lines.append("`%s.json`: finished %s, %s." % (name, r["finished_at"], load))
