@@ -165,31 +165,47 @@ def converged(sb, args, before, after):
     return problems
 
 
-@pytest.mark.parametrize("syscall", KILLED_AT)
-def test_an_apply_killed_at_any_step_converges_and_rolls_back_to_the_original(reference, wrapper, syscall):
-    pristine, applied = reference
+def rolled_back(sb, exact_before, problems):
+    """A plain rollback, then the host must be as before the first run, byte for byte."""
+    back = run(sb, ROLLBACK)
+    change = delta(exact_before, sb.snapshot())
+    if back["failed"]:
+        problems.append("the rollback after the kill failed: %s" % str(back.get("msg"))[:400])
+    if change["files"] or change["sysctls"]:
+        problems.append("after the rollback: %s" % summary(change))
+    return problems
+
+
+def kill_at_every_step(syscall, killed_run, after_kill, when_untouched):
+    """For N = 1, 2, ...: a fresh sandbox, ``killed_run(sb, kill)`` with SIGKILL at the Nth
+    ``syscall``, then ``after_kill(sb, exact_before)`` lists the problems; stops at the first N
+    that the run gets through (``when_untouched`` checks that run). Returns the kills made."""
     hit = 0
     with unchanged_host(sysctls_too=False):
         for kill in points(syscall):
             with Sandbox() as sb:
                 exact_before = sb.snapshot()
-                res = run(sb, APPLY, kill=kill, wrapper=wrapper)
+                res = killed_run(sb, kill)
                 if not res["failed"]:
-                    assert state(sb) == applied
-                    break
+                    when_untouched(sb, exact_before)
+                    return hit
                 assert killed(res), "not the injected kill: %s" % str(res.get("msg"))[:600]
                 hit += 1
-                problems = converged(sb, APPLY, pristine, applied)
-                # Then the rollback gives back the host as it was before the first run, byte for byte.
-                back = run(sb, ROLLBACK)
-                change = delta(exact_before, sb.snapshot())
-                if back["failed"]:
-                    problems.append("rollback failed: %s" % str(back.get("msg"))[:400])
-                if change["files"] or change["sysctls"]:
-                    problems.append("after the rollback: %s" % summary(change))
+                problems = after_kill(sb, exact_before)
                 assert not problems, "killed at %s #%d:\n%s" % (syscall, kill[1], "\n".join(problems))
-        else:
-            pytest.fail("more than %d %s calls: the loop never got through" % (MAX_POINTS, syscall))
+    pytest.fail("more than %d %s calls: the loop never got through" % (MAX_POINTS, syscall))
+
+
+@pytest.mark.parametrize("syscall", KILLED_AT)
+def test_an_apply_killed_at_any_step_converges_and_rolls_back_to_the_original(reference, wrapper, syscall):
+    pristine, applied = reference
+
+    def untouched(sb, exact_before):
+        assert state(sb) == applied
+
+    hit = kill_at_every_step(
+        syscall, lambda sb, kill: run(sb, APPLY, kill=kill, wrapper=wrapper),
+        lambda sb, exact_before: rolled_back(sb, exact_before, converged(sb, APPLY, pristine, applied)), untouched)
     print("apply killed at %d %s calls" % (hit, syscall))
     if syscall in ("rename", "write", "mkdir"):
         assert hit, "no %s was ever hit: the injection did not work" % syscall
@@ -198,29 +214,18 @@ def test_an_apply_killed_at_any_step_converges_and_rolls_back_to_the_original(re
 @pytest.mark.parametrize("syscall", KILLED_AT)
 def test_a_rollback_killed_at_any_step_can_be_run_again(reference, wrapper, syscall):
     pristine, applied = reference
-    hit = 0
-    with unchanged_host(sysctls_too=False):
-        for kill in points(syscall):
-            with Sandbox() as sb:
-                exact_before = sb.snapshot()
-                res = run(sb, APPLY)
-                assert not res["failed"], res
-                res = run(sb, ROLLBACK, kill=kill, wrapper=wrapper)
-                if not res["failed"]:
-                    assert not delta(exact_before, sb.snapshot())["files"]
-                    break
-                assert killed(res), "not the injected kill: %s" % str(res.get("msg"))[:600]
-                hit += 1
-                problems = untorn(state(sb), applied, pristine)
-                back = run(sb, ROLLBACK)
-                change = delta(exact_before, sb.snapshot())
-                if back["failed"]:
-                    problems.append("the rollback after the kill failed: %s" % str(back.get("msg"))[:400])
-                if change["files"] or change["sysctls"]:
-                    problems.append("after the second rollback: %s" % summary(change))
-                assert not problems, "killed at %s #%d:\n%s" % (syscall, kill[1], "\n".join(problems))
-        else:
-            pytest.fail("more than %d %s calls: the loop never got through" % (MAX_POINTS, syscall))
+
+    def applied_then_killed(sb, kill):
+        res = run(sb, APPLY)
+        assert not res["failed"], res
+        return run(sb, ROLLBACK, kill=kill, wrapper=wrapper)
+
+    def untouched(sb, exact_before):
+        assert not delta(exact_before, sb.snapshot())["files"]
+
+    hit = kill_at_every_step(
+        syscall, applied_then_killed,
+        lambda sb, exact_before: rolled_back(sb, exact_before, untorn(state(sb), applied, pristine)), untouched)
     print("rollback killed at %d %s calls" % (hit, syscall))
     if syscall in ("unlink", "write", "rmdir"):
         assert hit, "no %s was ever hit: the injection did not work" % syscall
