@@ -193,9 +193,15 @@ def _write_staged(path, data, mode, created):
             shutil.rmtree(stage, ignore_errors=True)
 
 
-# What tempfile adds to a prefix (mkstemp and mkdtemp alike), and the stamp of our backups.
+# What tempfile adds to a prefix (mkstemp and mkdtemp alike), and the stamp of our backups
+# (backup_path() writes it, leftovers() recognises a killed backup's temporary file by it).
 _TEMP_TAIL = r"\.[a-z0-9_]{8}"
 _BACKUP_STAMP = r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~"
+
+
+def backup_path(full):
+    """Where a backup of ``full`` goes: NAME.PID.YYYY-mm-dd@HH:MM:SS~ beside it."""
+    return "%s.%d.%s~" % (full, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
 
 
 def leftovers(path):

@@ -811,8 +811,7 @@ class ConntrackSettings(object):
         ApplyTransaction(self).preflight()
 
     def _backup_copy(self, full):
-        dest = "%s.%d.%s~" % (full, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S"))
-        return files.copy_regular(full, dest)
+        return files.copy_regular(full, files.backup_path(full))
 
     def apply(self):
         """Carry out the plan as one transaction (ApplyTransaction): written, or all put back."""

@@ -135,3 +135,12 @@ def test_a_rollback_killed_after_retiring_the_record_leaves_a_stage_the_next_run
     changed, b = apply(root, {}, record_file=RECORD, state="absent")
     assert changed and b.result()["leftovers"] == [str(root / "etc" / stages[0])]
     assert not [n for n in os.listdir(str(root / "etc")) if n.startswith(".ansible.")]
+
+
+def test_a_killed_backups_temporary_file_is_recognised_by_the_name_backups_get(tmp_path):
+    target = tmp_path / "90-netfilter-conntrack.conf"
+    backup = files.backup_path(str(target))
+    temp = os.path.join(str(tmp_path), ".%s.k2v0q9xa" % os.path.basename(backup))
+    with open(temp, "w") as f:
+        f.write("partial")
+    assert files.leftovers(str(target)) == [temp]
