@@ -39,12 +39,19 @@ def test_flags_in_both_spellings():
     assert config == "/var/lib/kube-proxy/c.yaml"
 
 
+def _placed(tmp_path, pid, argv, path, text):
+    """A recorded /proc with a kube-proxy process whose --config file holds ``text``."""
+    proc = tmp_path / "proc" / str(pid)
+    (proc / "root" / path.lstrip("/")).parent.mkdir(parents=True)
+    (proc / "comm").write_text("kube-proxy\n")
+    (proc / "cmdline").write_text("\0".join(argv) + "\0")
+    (proc / "root" / path.lstrip("/")).write_text(text)
+    return kubeproxy.read_kube_proxy(reading.Reader(str(tmp_path)))
+
+
 def test_read_through_proc_root(tmp_path):
-    (tmp_path / "proc/77/root/var/lib/kube-proxy").mkdir(parents=True)
-    (tmp_path / "proc/77/comm").write_text("kube-proxy\n")
-    (tmp_path / "proc/77/cmdline").write_text("/usr/local/bin/kube-proxy\0--config=/var/lib/kube-proxy/config.conf\0")
-    (tmp_path / "proc/77/root/var/lib/kube-proxy/config.conf").write_text(CONFIG)
-    kp = kubeproxy.read_kube_proxy(reading.Reader(str(tmp_path)))
+    kp = _placed(tmp_path, 77, ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf"],
+                 "/var/lib/kube-proxy/config.conf", CONFIG)
     assert kp["pid"] == 77 and kp["effective"]["maxPerCore"] == 65536 and kp["notes"] == []
 
 
@@ -121,11 +128,7 @@ def test_null_fields_take_kube_proxys_defaults_rather_than_meaning_no_write():
 
 
 def test_a_null_duration_keeps_the_rest_of_the_block(tmp_path):
-    (tmp_path / "proc/5/root/etc").mkdir(parents=True)
-    (tmp_path / "proc/5/comm").write_text("kube-proxy\n")
-    (tmp_path / "proc/5/cmdline").write_text("kube-proxy\0--config=/etc/kp.yaml\0")
-    (tmp_path / "proc/5/root/etc/kp.yaml").write_text(NULLS)
-    kp = kubeproxy.read_kube_proxy(reading.Reader(str(tmp_path)))
+    kp = _placed(tmp_path, 5, ["kube-proxy", "--config=/etc/kp.yaml"], "/etc/kp.yaml", NULLS)
     assert kp["notes"] == [] and kp["layout"] == "v1alpha1"
     assert kp["effective"]["tcpEstablishedTimeout"] == 86400 and kp["effective"]["udpTimeout"] == 30
 
@@ -133,11 +136,7 @@ def test_a_null_duration_keeps_the_rest_of_the_block(tmp_path):
 def test_v1alpha2_linux_conntrack_layout_is_read_and_flagged_as_not_served(tmp_path):
     assert kubeproxy.parse_config_file(V1ALPHA2) == ({"maxPerCore": 0, "tcpEstablishedTimeout": 7200}, "v1alpha2")
     assert kubeproxy.parse_config_file('{"linux": {"conntrack": {"min": 5}}}') == ({"min": 5}, "v1alpha2")
-    (tmp_path / "proc/5/root/etc").mkdir(parents=True)
-    (tmp_path / "proc/5/comm").write_text("kube-proxy\n")
-    (tmp_path / "proc/5/cmdline").write_text("kube-proxy\0--config\0/etc/kp.yaml\0")
-    (tmp_path / "proc/5/root/etc/kp.yaml").write_text(V1ALPHA2)
-    kp = kubeproxy.read_kube_proxy(reading.Reader(str(tmp_path)))
+    kp = _placed(tmp_path, 5, ["kube-proxy", "--config", "/etc/kp.yaml"], "/etc/kp.yaml", V1ALPHA2)
     assert kp["layout"] == "v1alpha2" and "does not load" in kp["notes"][0]
     assert kubeproxy.render_block({"maxPerCore": 0}, "v1alpha2") == "linux:\n  conntrack:\n    maxPerCore: 0\n"
 
