@@ -297,9 +297,34 @@ def find_process(r):
     return None, None
 
 
+# Release binaries are linked with -X ...version.gitVersion=v1.N.P, and Go (1.18 and newer) records
+# those link flags in the build information of the executable, so the release can be read there.
+_GIT_VERSION = re.compile(br"gitVersion=v(\d+)\.(\d+)\.(\d+)")
+_EXE_CHUNK = 1 << 20
+MAX_EXE_BYTES = 256 << 20
+
+
+def read_version(r, pid):
+    """kube-proxy's release ("v1.30.2") from its executable's build information, or None."""
+    tail = b""
+    try:
+        with open(r.path("/proc/%d/exe" % pid), "rb") as f:
+            for _chunk in range(MAX_EXE_BYTES // _EXE_CHUNK):
+                chunk = f.read(_EXE_CHUNK)
+                if not chunk:
+                    return None
+                found = _GIT_VERSION.search(tail + chunk)
+                if found:
+                    return "v%d.%d.%d" % tuple(int(n) for n in found.groups())
+                tail = chunk[-64:]
+    except (IOError, OSError):
+        return None
+    return None
+
+
 def read_kube_proxy(r):
-    """The facts' ``environment.kube_proxy``: {pid, flags, config_file, config, layout, effective,
-    notes} or None."""
+    """The facts' ``environment.kube_proxy``: {pid, version, flags, config_file, config, layout,
+    effective, notes} or None."""
     pid, argv = find_process(r)
     if pid is None:
         return None
@@ -321,8 +346,9 @@ def read_kube_proxy(r):
                              "load; its conntrack block is read as if it were served" % (
                                  config_path, layout, FIRST[0], FIRST[1], NEWEST[0], NEWEST[1]))
     # With --config, kube-proxy takes the file's values; flags count only without one.
-    return {"pid": pid, "flags": flags, "config_file": config_path, "config": config, "layout": layout,
-            "effective": effective(config if config_path else flags), "notes": notes}
+    return {"pid": pid, "version": read_version(r, pid), "flags": flags, "config_file": config_path,
+            "config": config, "layout": layout, "effective": effective(config if config_path else flags),
+            "notes": notes}
 
 
 # ------------------------------------------------------------------ planning

@@ -167,3 +167,14 @@ def test_plan_names_the_cap_as_the_reason_it_lowers_our_max():
     lowered = plan["lowers"]["nf_conntrack_max"]
     assert lowered["kube_proxy"] == 1048576 and "capped at 1048576" in lowered["reason"]
     assert "maxPerCore: 65536" in plan["conntrack_yaml"] and "min: 1086240" in plan["conntrack_yaml"]
+
+
+def test_the_release_is_read_from_the_executables_build_information(tmp_path):
+    kp = _placed(tmp_path, 9, ["kube-proxy", "--config=/c.yaml"], "/c.yaml", NULLS)
+    assert kp["version"] is None  # no executable recorded: the release is unknown
+    # The link flags Go records, straddling a read chunk boundary.
+    body = b"\0" * (kubeproxy._EXE_CHUNK - 70) + b"\xff Go buildinf:build\t-ldflags=-X k8s.io/component-base/" \
+        b"version.gitVersion=v1.36.2 -X other\n"
+    (tmp_path / "proc/9/exe").write_bytes(body)
+    kp = kubeproxy.read_kube_proxy(reading.Reader(str(tmp_path)))
+    assert kp["version"] == "v1.36.2" and kubeproxy.release(kp["version"]).cap == 1048576
