@@ -320,6 +320,10 @@ recommendation:
           at its next start (its own values; the hash size max / 4, raised only), C(differs) the keys where
           it would undo C(settings) (C(kube_proxy), C(recommended)), and C(conntrack) / C(conntrack_yaml) the
           C(conntrack:) block for its configuration that makes it write our values instead.
+        - C(release) is its minor release when known (else null, read with the rules under which it can undo
+          the most of ours), C(lowers) the table sizes it leaves below ours with the C(reason) (its cap of 1,048,576
+          on maxPerCore x CPUs from 1.36, or its own max), C(reproduces) whether the block holds our max on
+          that release (every release from 1.21 when unknown) and C(note) why not and what to do instead.
       type: dict
       version_added: 0.2.0
       sample: {pid: 812, config_file: /var/lib/kube-proxy/config.conf, predicted: {nf_conntrack_max: 131072},

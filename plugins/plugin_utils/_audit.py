@@ -432,6 +432,30 @@ def rule_causes(facts, rec, metrics, thresholds):
 RULES = RULES + (rule_causes,)
 RULE_NAMES = RULE_NAMES + tuple("cause_" + c for c in advisor.CAUSE_IDS) + ("kube_proxy_block",)
 
+
+def rule_kube_proxy_lowers(facts, rec, metrics, thresholds):
+    """kube-proxy will cap or lower the table the collection sized: one finding per key, with the
+    release, the rule that does it and, when no config block can hold our max, what to do."""
+    kp = (rec or {}).get("kube_proxy") or {}
+    findings = []
+    for key, low in sorted((kp.get("lowers") or {}).items()):
+        release = "kube-proxy %s" % kp["release"] if kp.get("release") else "kube-proxy (release unknown)"
+        message = "%s will set %s=%s at its next start, below the sized %s: %s" % (
+            release, key, low["kube_proxy"], low["recommended"], low["reason"])
+        if kp.get("note"):
+            message += "; no conntrack block can fix this: " + kp["note"]
+        else:
+            message += "; the kube_proxy_block finding gives the block that keeps ours"
+        f = _finding("kube_proxy_lowers", "warning", message, low["kube_proxy"], low["recommended"], key=key)
+        f.update(evidence={"release": kp.get("release"), "effective": kp.get("effective"),
+                           "config_file": kp.get("config_file"), "reason": low["reason"]})
+        findings.append(f)
+    return findings
+
+
+RULES = RULES + (rule_kube_proxy_lowers,)
+RULE_NAMES = RULE_NAMES + ("kube_proxy_lowers",)
+
 # The signal rules that a cause of the advisor accounts for when both are found on one host:
 # the report shows them under their cause, as its evidence, instead of as problems of their own.
 CAUSE_SIGNALS = {
