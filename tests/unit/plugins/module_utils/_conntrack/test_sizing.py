@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, sizing
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.sizing import SizingError, recommend
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "facts")
@@ -37,7 +37,7 @@ def full_host(count, max_entries=262144, **changes):
 @pytest.mark.parametrize("written, read_back", [(100000, 100352), (512, 512), (513, 1024), (1, 512),
                                                 (262144, 262144), (1170000, 1170432)])
 def test_buckets_round_up_like_the_kernel(written, read_back):
-    assert sizing.round_buckets(written) == read_back
+    assert kernel.round_buckets(written) == read_back
 
 
 @pytest.mark.parametrize("mem, buckets", [
@@ -51,15 +51,15 @@ def test_buckets_round_up_like_the_kernel(written, read_back):
     (64 << 20, 1024),             # the kernel's minimum
 ])
 def test_default_max_follows_nf_conntrack_init_start(mem, buckets):
-    assert sizing.kernel_default_buckets(mem) == buckets
-    assert sizing.kernel_default_max(mem) == buckets
+    assert kernel.kernel_default_buckets(mem) == buckets
+    assert kernel.kernel_default_max(mem) == buckets
 
 
 def test_expect_max_follows_nf_conntrack_expect_init():
-    assert sizing.kernel_expect_max(262144) == 4096    # what this host shows
-    assert sizing.kernel_expect_max(65536) == 1024
-    assert sizing.kernel_expect_max(512) == 8
-    assert sizing.kernel_expect_max(100) == 4     # at least one slot
+    assert kernel.kernel_expect_max(262144) == 4096    # what this host shows
+    assert kernel.kernel_expect_max(65536) == 1024
+    assert kernel.kernel_expect_max(512) == 8
+    assert kernel.kernel_expect_max(100) == 4     # at least one slot
 
 
 def test_buckets_for_chain_depth():
