@@ -169,9 +169,12 @@ options:
     default: true
   force:
     description:
-      - Accept a recommended C(nf_conntrack_max) below the entries in the table now, which happens when
-        O(memory_budget) caps it. Without it such a recommendation fails with the reason, so that nothing
-        applies a max that would drop new flows at once.
+      - Accept a recommended C(nf_conntrack_max) that would starve the host, which happens when
+        O(memory_budget) caps it. Without it the module fails, with the arithmetic, when the max would be
+        below the entries in the table now, under half the kernel's own default for the host's RAM, or
+        below the entries seen (the count, the fullest namespace, the TIME_WAIT projection) times
+        O(headroom), so that nothing applies a max that drops new flows at once or at the next peak.
+      - Planning calls have no host and are never refused.
     type: bool
     default: false
     version_added: 0.2.0

@@ -21,7 +21,7 @@ __metaclass__ = type
 import collections
 import math
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, demand, kernel
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, demand, guards, kernel
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing_text, verdict
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.profiles import PROFILES
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.sizing_inputs import (
@@ -507,34 +507,6 @@ def _tradeoff(inputs, steps, key, seconds, entries):
             "within_budget": None if budget_bytes is None else mem <= budget_bytes}
 
 
-def host_warnings(inputs, current, plan):
-    """What the host's state means for applying the recommendation; a max below the count needs force."""
-    warnings = []
-    if current.planning:
-        return warnings
-    if _get(current.facts, "environment", "kube_proxy_running") and inputs["profile"] != "kubernetes_node":
-        warnings.append("kube-proxy is running: on start it raises max and its timeouts to its own values; profile"
-                        " kubernetes_node matches what it does")
-    if current.facts.get("host_settable") is False:
-        warnings.append("nf_conntrack_max, buckets and expect_max are global and read-only here"
-                        " (not the initial namespace): apply them on the host")
-    if current.max_entries == 0:
-        warnings.append("nf_conntrack_max is 0: the table is unlimited and only RAM bounds it")
-    count, new_max = current.count, plan.max_entries
-    if count and new_max < count:
-        # Applying it would drop new flows at once: only on purpose.
-        if not inputs["force"]:
-            why = ("capped by the memory budget of %s; raise memory_budget" % plan.budget_source if plan.capped
-                   else "the most the kernel can hold at chain depth %s" % fmt(inputs["target_chain_depth"]))
-            raise SizingError(
-                "the recommended nf_conntrack_max %d (%s) is below the %d entries in the table now: new flows"
-                " would be dropped until the count falls under it. Pass force=true to accept it"
-                % (new_max, why, count), "force", inputs["force"])
-        warnings.append("the recommended max %d is below the current count %d: new flows would be dropped"
-                        " until the count falls under it (force=true)" % (new_max, count))
-    return warnings
-
-
 def validate_inputs(**inputs):
     """Check recommend's inputs without facts (no RAM known): the role's pre-flight check.
 
@@ -583,5 +555,6 @@ def recommend(facts=None, **inputs):
         "namespaces": namespace_summary(current.facts, need, plan.max_entries, memory_dict),
     }
     result["summary"] = sizing_text.summary(state, memory_dict, steps)
-    result["warnings"] = warnings + plan_warnings + memory_warnings + host_warnings(validated, current, plan)
+    result["warnings"] = warnings + plan_warnings + memory_warnings + guards.host_warnings(validated, current, plan)
+    guards.refuse_small_table(validated, steps)
     return result

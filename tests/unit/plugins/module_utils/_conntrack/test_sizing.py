@@ -285,6 +285,41 @@ def test_a_capped_max_below_the_current_count_is_a_warning_with_force():
     assert any("below the current count 200000" in w for w in rec["warnings"])
 
 
+def test_a_budget_far_below_the_kernel_default_is_refused_with_the_arithmetic():
+    # The typo of 1MiB for 1GiB on an idle host: 3584 entries where the kernel alone gives 262144.
+    with pytest.raises(SizingError) as info:
+        recommend(quiet_host(), memory_budget="1MiB")
+    message = str(info.value)
+    assert message.startswith("refusing a table this small: the memory budget of 1.0 MiB caps nf_conntrack_max"
+                              " at 3584 (3584 entries x 256 B + 3584 buckets x 8 B = 924.0 KiB), under 50% of the"
+                              " kernel's own default of 262144 for 23.5 GiB of RAM.")
+    assert message.endswith("raise memory_budget, or pass force=true to accept it")
+    assert (info.value.option, info.value.value) == ("memory_budget", "1MiB")
+
+
+def test_a_budget_below_the_peak_seen_with_headroom_is_refused():
+    # 118784 fits 30MiB and the count, but not the count with the 1.5 headroom.
+    with pytest.raises(SizingError) as info:
+        recommend(full_host(count=100000), memory_budget="30MiB")
+    assert "below the 100000 entries seen in the table now x 1.5 headroom = 150000" in str(info.value)
+
+
+def test_force_accepts_a_small_table_and_keeps_the_warnings():
+    rec = recommend(quiet_host(), memory_budget="1MiB", force=True)
+    assert rec["settings"]["nf_conntrack_max"] == 3584
+    assert any("below the kernel's own default" in w for w in rec["warnings"])
+
+
+def test_a_budget_that_still_holds_half_the_kernel_default_and_the_peak_is_accepted():
+    rec = recommend(quiet_host(), memory_budget="40MiB")
+    assert rec["memory"]["capped"] is True and rec["settings"]["nf_conntrack_max"] >= 262144 / 2
+
+
+def test_planning_has_no_host_to_starve_and_is_never_refused():
+    rec = recommend(None, peak_entries=1000, mem_total_bytes="16GiB", memory_budget="1MiB")
+    assert rec["settings"]["nf_conntrack_max"] < 262144 / 2
+
+
 @pytest.mark.parametrize("option, value, accepted", [
     ("tcp_new_per_second", 1e308, "<= 1000000000"),
     ("tcp_new_per_second", float("inf"), "finite"),
