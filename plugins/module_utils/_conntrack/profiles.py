@@ -4,6 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The sizing profiles: the timeouts each workload wants, its floor for nf_conntrack_max, and why.
 
+``sources`` are the profile's references, said once in the recommendation's ``profile``;
+``reasons`` hold one sentence per timeout, true for that value: a bound it cites is written
+"at least N s" (or "at most N s") and a unit test checks it against the value.
 Private to this collection. Pure data; standard library only; Python 3.8 compatible.
 """
 
@@ -14,6 +17,7 @@ PROFILES = {
     "default": {
         "description": "Keep the kernel's timeouts; size max and buckets only.",
         "timeouts": {},
+        "reasons": {},
         "floor_entries": 0,
         "sources": ["kernel 6.x defaults: net/netfilter/nf_conntrack_proto_*.c"],
     },
@@ -23,6 +27,15 @@ PROFILES = {
             "nf_conntrack_tcp_timeout_established": 7440,
             "nf_conntrack_udp_timeout": 60,
             "nf_conntrack_udp_timeout_stream": 180,
+        },
+        "reasons": {
+            "nf_conntrack_tcp_timeout_established": "RFC 5382 REQ-5: an idle established TCP NAT mapping must be"
+                                                    " kept at least 7440 s (2 h 4 min)",
+            "nf_conntrack_udp_timeout": "UDP flows that never saw a reply, as OpenWrt ships it; RFC 4787 REQ-5's"
+                                        " two-minute floor is for mappings with replies, which"
+                                        " nf_conntrack_udp_timeout_stream keeps",
+            "nf_conntrack_udp_timeout_stream": "RFC 4787 REQ-5: a UDP mapping with replies must be kept at least"
+                                               " 120 s; 180 s as OpenWrt ships it",
         },
         "floor_entries": 65536,
         "sources": [
@@ -36,6 +49,12 @@ PROFILES = {
             "nf_conntrack_tcp_timeout_established": 900,
             "nf_conntrack_udp_timeout_stream": 120,
         },
+        "reasons": {
+            "nf_conntrack_tcp_timeout_established": "the IPVS established timeout (ip_vs_proto_tcp.c): an idle"
+                                                    " client connection through a balancer is dropped after 900 s",
+            "nf_conntrack_udp_timeout_stream": "pinned to the 6.x kernel default, so that a longer value left on"
+                                               " the host does not hold finished UDP streams through the balancer",
+        },
         "floor_entries": 131072,
         "sources": [
             "IPVS defaults (net/netfilter/ipvs/ip_vs_proto_tcp.c): established 900 s, fin/time_wait 120 s",
@@ -46,6 +65,10 @@ PROFILES = {
         "timeouts": {
             "nf_conntrack_tcp_timeout_established": 86400,
             "nf_conntrack_tcp_timeout_close_wait": 3600,
+        },
+        "reasons": {
+            "nf_conntrack_tcp_timeout_established": "what kube-proxy writes at start (tcpEstablishedTimeout 24h)",
+            "nf_conntrack_tcp_timeout_close_wait": "what kube-proxy writes at start (tcpCloseWaitTimeout 1h)",
         },
         "floor_entries": 131072,
         "floor_entries_per_cpu": 32768,
@@ -58,6 +81,10 @@ PROFILES = {
         "description": "Container churn: established 24 h like kube-proxy; every namespace counts up to max.",
         "timeouts": {
             "nf_conntrack_tcp_timeout_established": 86400,
+        },
+        "reasons": {
+            "nf_conntrack_tcp_timeout_established": "kube-proxy's tcpEstablishedTimeout (24h), for the same"
+                                                    " short-lived container workload",
         },
         "floor_entries": 131072,
         "sources": [

@@ -68,11 +68,11 @@ def buckets_reason(settings, depth, bucket_granularity):
 
 
 def timeout_reason(key, seconds, overrides, profile_name, profile):
-    """Why a timeout is in the settings: the user's override, or the profile with its sources."""
+    """Why a timeout is in the settings: the user's override, or the profile's reason for that value."""
     if key in overrides:
         return "your override: %d s (kernel default %d s)." % (seconds, kernel.KERNEL_TIMEOUTS[key])
     return "%s profile: %d s (kernel default %d s); %s." % (
-        profile_name, seconds, kernel.KERNEL_TIMEOUTS[key], "; ".join(profile["sources"]))
+        profile_name, seconds, kernel.KERNEL_TIMEOUTS[key], profile["reasons"][key])
 
 
 def reasons(inputs, profile, steps):

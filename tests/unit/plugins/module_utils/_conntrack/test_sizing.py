@@ -2,6 +2,7 @@
 import copy
 import json
 import os
+import re
 
 import pytest
 
@@ -283,6 +284,28 @@ def test_a_capped_max_below_the_current_count_is_a_warning_with_force():
     rec = recommend(facts, memory_budget="16MiB", force=True)
     assert rec["settings"]["nf_conntrack_max"] < 200000
     assert any("below the current count 200000" in w for w in rec["warnings"])
+
+
+@pytest.mark.parametrize("profile", sorted(sizing.PROFILES))
+def test_each_profile_reason_is_said_once_and_true_for_the_value_it_explains(profile):
+    spec = sizing.PROFILES[profile]
+    rec = recommend(quiet_host(), profile=profile)
+    assert sorted(spec["reasons"]) == sorted(spec["timeouts"])
+    texts = dict((key, rec["reasons"][key]) for key in spec["timeouts"])
+    # once: the profile's references stay in rec["profile"], and no key repeats another's reason
+    assert rec["profile"]["sources"] == spec["sources"]
+    assert not any(source in text for source in spec["sources"] for text in texts.values())
+    tails = [text.split("); ", 1)[1] for text in texts.values()]
+    assert len(set(tails)) == len(tails)
+    for key, seconds in spec["timeouts"].items():
+        text = texts[key]
+        assert text.startswith("%s profile: %d s (kernel default " % (profile, seconds)), text
+        # every bound is cited in seconds so that it can be held against the value
+        assert not re.search(r"at (least|most) [0-9.]+ (min|minutes|h|hours)\b", text), text
+        for bound in re.findall(r"at least (\d+) s\b", text):
+            assert seconds >= int(bound), text
+        for bound in re.findall(r"at most (\d+) s\b", text):
+            assert seconds <= int(bound), text
 
 
 def test_a_budget_far_below_the_kernel_default_is_refused_with_the_arithmetic():
