@@ -402,11 +402,11 @@ def main():
             facts, read_warnings = reading.gather_on_host(
                 module, table=module.params["table"], table_limit=module.params["table_limit"],
                 sample_seconds=module.params["sample_seconds"])
-            namespaces.extend_facts(facts, **reading.host_commands(module))  # issue 12
+            namespaces.extend_facts(facts, **reading.host_commands(module))
             for warning in read_warnings or []:
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)
-        result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # issue 12: kubeproxy.py
+        result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # what its next start would undo
     except sizing.SizingError as exc:
         module.fail_json(msg=str(exc))
     for warning in result["warnings"]:
