@@ -37,6 +37,7 @@ def literal_collections(text, dicts=True):
     ("-(-", "rounding up (buckets, max, alignment)"),
     ("MemTotal:", "parsing /proc/meminfo"),
     ('"#;"', "parsing sysctl.d lines"),
+    ("def kernel_version(", "reading the kernel version"),
 ])
 def test_each_kernel_rule_is_written_only_in_kernel_py(marker, rule):
     assert marker in open(KERNEL_PY).read()
