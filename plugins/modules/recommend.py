@@ -169,9 +169,12 @@ options:
     default: true
   force:
     description:
-      - Accept a recommended C(nf_conntrack_max) below the entries in the table now, which happens when
-        O(memory_budget) caps it. Without it such a recommendation fails with the reason, so that nothing
-        applies a max that would drop new flows at once.
+      - Accept a recommended C(nf_conntrack_max) that would starve the host, which happens when
+        O(memory_budget) caps it. Without it the module fails, with the arithmetic, when the max would be
+        below the entries in the table now, under half the kernel's own default for the host's RAM, or
+        below the entries seen (the count, the fullest namespace, the TIME_WAIT projection) times
+        O(headroom), so that nothing applies a max that drops new flows at once or at the next peak.
+      - Planning calls have no host and are never refused.
     type: bool
     default: false
     version_added: 0.2.0
@@ -403,11 +406,11 @@ def main():
             facts, read_warnings = reading.gather_on_host(
                 module, table=module.params["table"], table_limit=module.params["table_limit"],
                 sample_seconds=module.params["sample_seconds"])
-            namespaces.extend_facts(facts, **reading.host_commands(module))  # issue 12
+            namespaces.extend_facts(facts, **reading.host_commands(module))
             for warning in read_warnings or []:
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)
-        result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # issue 12: kubeproxy.py
+        result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # what its next start would undo
     except sizing.SizingError as exc:
         module.fail_json(msg=str(exc))
     for warning in result["warnings"]:

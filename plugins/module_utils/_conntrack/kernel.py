@@ -32,6 +32,8 @@ TIMEOUT_MAX_SECONDS = INT_MAX // 1000
 BUCKETS_MAX = INT_MAX // 8
 PAGE_SIZE = 4096
 BUCKET_BYTES = 8   # one hlist_nulls_head (a pointer) per bucket on 64-bit
+# The same on the host this runs on: a pointer, so 4 on a 32-bit userland.
+HOST_BUCKET_BYTES = struct.calcsize("P")
 
 # kind: int | bool | buckets | timeout; unit: entries | buckets | seconds | bytes | None;
 # group: table | timeout | option | frag6 (timeouts are the protocol state timeouts the
@@ -192,7 +194,7 @@ def host_granularity():
         page = os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         page = PAGE_SIZE
-    return bucket_granularity(page, struct.calcsize("P"))
+    return bucket_granularity(page, HOST_BUCKET_BYTES)
 
 
 def round_up(value, step):
@@ -208,6 +210,15 @@ def round_buckets(buckets, granularity=GRANULARITY):
 def largest_buckets(granularity=GRANULARITY, bucket_bytes=BUCKET_BYTES):
     """The largest rounded bucket count nf_ct_alloc_hashtable accepts."""
     return (INT_MAX // bucket_bytes) // granularity * granularity
+
+
+# ------------------------------------------------------------------ per-entry memory
+# The extension area (nf_ct_ext): one krealloc'd block per entry, at least
+# NF_CT_EXT_PREALLOC bytes. Sizes of the 6.x structs on 64-bit.
+EXT_HEADER_BYTES = 16
+EXTENSION_BYTES = {"nat": 8, "acct": 32, "timestamp": 16, "events": 24, "labels": 16, "helper": 64}
+EXT_PREALLOC_BYTES = 128
+KMALLOC_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024)
 
 
 # ------------------------------------------------------------------ boot defaults

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import stat as stat_module
-import struct
 import subprocess
 import time
 
@@ -536,7 +535,7 @@ def read_memory(r, buckets):
         mem["slab_bytes_in_use"] = mem["total_objects"] * mem["slab_size_bytes"]
     if mem["source"] == "none":
         r.warn("no nf_conntrack slab found in /sys/kernel/slab or /proc/slabinfo: per-entry memory is unknown")
-    bucket_size = struct.calcsize("P")  # one hlist_nulls_head pointer per bucket
+    bucket_size = kernel.HOST_BUCKET_BYTES
     mem["bucket_size_bytes"] = bucket_size
     mem["hash_table_bytes"] = buckets * bucket_size if buckets is not None else None
     mem["mem_total_bytes"] = kernel.mem_total_bytes(r.read("/proc/meminfo"))
@@ -729,7 +728,7 @@ def read_persistent(r, exclude=()):
 
 
 def _round_buckets(value, page_size):
-    return kernel.round_buckets(value, kernel.bucket_granularity(page_size, struct.calcsize("P")))
+    return kernel.round_buckets(value, kernel.bucket_granularity(page_size, kernel.HOST_BUCKET_BYTES))
 
 
 def build_drift(settings, persistent, module_type, page_size):
