@@ -358,9 +358,11 @@ rolled_back:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import (
-    ApplyError, ConntrackSettings, SettingsError, argument_spec,
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.settings_input import (
+    SettingsError, argument_spec,
 )
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.transaction import ApplyError
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import ConntrackSettings
 
 
 def _selinux_labeller(module):

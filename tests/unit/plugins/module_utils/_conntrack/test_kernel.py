@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, sizing, writing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, sizing
 
 PLUGINS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "plugins"))
 KERNEL_PY = os.path.join(PLUGINS, "module_utils", "_conntrack", "kernel.py")
@@ -55,10 +55,8 @@ def test_no_other_plugin_lists_the_global_kube_proxy_or_timeout_keys():
 
 
 def test_the_users_of_the_table_see_the_same_objects():
-    assert writing.KEYS is kernel.WRITABLE_KEYS
-    assert writing.GLOBAL_KEYS is kernel.GLOBAL_KEYS
     assert sizing.KERNEL_TIMEOUTS is kernel.KERNEL_TIMEOUTS
-    assert sizing.round_buckets is kernel.round_buckets is writing.round_buckets
+    assert sizing.round_buckets is kernel.round_buckets
 
 
 def test_table_has_every_writable_key_with_a_consistent_range():
