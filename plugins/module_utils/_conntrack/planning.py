@@ -110,6 +110,15 @@ def kube_proxy_outcome(key, value, current, intended=None, version=None):
             "(the recommend module's kube_proxy result gives the block)" % (key, changed, who))
 
 
+def _earlier_name(path):
+    """For a restore: the name of a boot file of ours at ``path`` that a run removed because the
+    record had moved it (Planner._plan_moved_files), or None."""
+    for name in sorted(settings_input.MANAGED_DIRS):
+        if settings_input.managed_path_problem(name, path) is None:
+            return "previous_" + name
+    return None
+
+
 class Planner(object):
     """Works out, for one validated request, every change a run would make. Reads only."""
 
@@ -189,6 +198,8 @@ class Planner(object):
         self.files.update(planned)
         self.warnings.extend(warnings)
         self.notes.extend(notes)
+        if opts.record_file is not None and opts.state == "present":
+            self._plan_moved_files()
         if opts.record_file is not None:
             self._plan_record()
         created = self._directories_to_create() if opts.state == "present" else []
@@ -265,6 +276,29 @@ class Planner(object):
                               "then): they return to the kernel defaults at the next boot" % ", ".join(unknown))
         self.remove_directories = list(record.get("created_directories", []))
 
+    def _plan_moved_files(self):
+        """A boot file of ours that the record names at another path than this run's: the record
+        will name the new path only, so nothing (rollback included) would remove the old one, and
+        it would apply the earlier values at every boot. It goes in this same run."""
+        previous = self._load_record()[0] or {}
+        for name, old in sorted(previous.get("files", {}).items()):
+            if name not in self.paths or old == self.paths[name]:
+                continue
+            problem = settings_input.managed_path_problem(name, old)
+            if problem:
+                raise SettingsError("the tuning record %s names files.%s: %s" % (self.options.record_file, name,
+                                                                                  problem))
+            full = self.host(old)
+            before = boot_files.read_managed("%s_file" % name, old, full)
+            if before is None:
+                continue
+            if boot_files.OWN_MARKER not in before:
+                self.warnings.append("%s, named by the tuning record as an earlier %s_file, was not written by this "
+                                     "collection (no %r line): left alone" % (old, name, boot_files.OWN_MARKER))
+                continue
+            self.files["previous_" + name] = {"path": old, "full": full, "before": before, "after": None,
+                                              "changed": True, "fix_attrs": False}
+
     def _plan_record(self):
         """The record's new content (None: removed), and whether it changes."""
         opts = self.options
@@ -306,7 +340,7 @@ class Planner(object):
                 out.add("/" + os.path.relpath(directory, self.root))
         return sorted(out)
 
-    def _check_memory(self):
+    def _check_memory(self, option="settings"):
         """A hash table bigger than half the RAM would fail (or wake the OOM killer) midway: refuse it now."""
         buckets = self.request.target.get("nf_conntrack_buckets")
         mem_total_bytes = kernel.mem_total_bytes(runtime.read_bytes(self.host("proc/meminfo")))
@@ -314,8 +348,9 @@ class Planner(object):
             return
         table_bytes = buckets * struct.calcsize("P")
         if table_bytes > mem_total_bytes // 2:
-            raise SettingsError("settings.nf_conntrack_buckets: %d needs a %d MiB hash table, more than half of "
-                                "this host's %d MiB of RAM" % (buckets, table_bytes >> 20, mem_total_bytes >> 20))
+            raise SettingsError("%s.nf_conntrack_buckets: %d needs a %d MiB hash table, more than half of "
+                                "this host's %d MiB of RAM" % (option, buckets, table_bytes >> 20,
+                                                               mem_total_bytes >> 20))
 
     def _plan_runtime(self, applicable, env):
         if not env["available"]:
@@ -346,7 +381,7 @@ class Planner(object):
             by_path[self.options.record_file] = "record"
         for path in sorted(undo.get("files", {})):
             entry = undo["files"][path]
-            name = by_path.get(path)
+            name = by_path.get(path) or _earlier_name(path)
             if name is None:
                 raise SettingsError("restore: %s is not one of this call's files (sysctl_file, modprobe_file, "
                                     "modules_load_file, udev_rule_file, record_file)" % path)
@@ -368,6 +403,7 @@ class Planner(object):
                 if before is not None:
                     self.runtime[key] = {"before": before, "after": value}
         self.request = self.request._replace(target=dict(undo.get("runtime", {})))
+        self._check_memory("restore.runtime")
         self.remove_directories = list(undo.get("directories", []))
         # A restore puts back only what it names: debris of killed runs waits for a normal run.
         return self._finish(dict(self.request.target), [], [], strict_read_back=True)

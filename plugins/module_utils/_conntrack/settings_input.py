@@ -35,6 +35,10 @@ MANAGED_DIRS = {"sysctl": reading.SYSCTL_DIRS, "modprobe": reading.MODPROBE_DIRS
 MANAGED_SUFFIX = {"sysctl": "conf", "modprobe": "conf", "modules_load": "conf", "udev_rule": "rules"}
 OWN_NAME = r"^([0-9]{1,3}-)?netfilter-conntrack([-_.][A-Za-z0-9_.-]*)?\.%s$"
 FACTS_DIR = "/etc/ansible/facts.d"
+# Directories Ansible itself reads (local facts, roles, collections, plugins): a record written
+# at one of them, or at a parent, would be a file where Ansible needs a directory.
+ANSIBLE_DIRS = (FACTS_DIR, "/etc/ansible/roles", "/usr/share/ansible/roles", "/usr/share/ansible/collections",
+                "/usr/share/ansible/plugins")
 # A max below this is legal but almost surely a typo: the table would fill at once.
 SANE_MIN_MAX = 1024
 
@@ -156,8 +160,9 @@ def target_of(requested, granularity):
     return target
 
 
-def check_sane_max(settings, options, count=None):
-    """Legal for the kernel, almost surely a mistake: only with force."""
+def check_sane_max(settings, options, count=None, option="settings"):
+    """Legal for the kernel, almost surely a mistake: only with force. ``option``: where the
+    value came from, for the message."""
     value = settings.get("nf_conntrack_max")
     if value is None or options.force or options.state != "present":
         return
@@ -170,7 +175,7 @@ def check_sane_max(settings, options, count=None):
                "drains" % (value, count))
     else:
         return
-    raise SettingsError("settings.nf_conntrack_max: %s; set force: true to apply it anyway" % why)
+    raise SettingsError("%s.nf_conntrack_max: %s; set force: true to apply it anyway" % (option, why))
 
 
 def check_options(options):
@@ -204,7 +209,11 @@ def validate(given, options, granularity):
         if requested or options.state != "present":
             raise SettingsError("restore: cannot be combined with settings or state=absent (restore puts back "
                                 "exactly what an earlier run found)")
-        return Request(requested, dict(requested), validate_undo(options.restore))
+        undo = validate_undo(options.restore)
+        # The same guard as a request: a restore writes the kernel just the same. The live count
+        # is not held against it, since it puts back what the host ran with before.
+        check_sane_max(undo["runtime"], options, option="restore.runtime")
+        return Request(requested, dict(requested), undo)
     if options.state == "present" and not requested:
         raise SettingsError("settings: {} is empty; with state=present give at least one key to apply")
     target = target_of(requested, granularity)
@@ -229,6 +238,13 @@ def record_path_problem(path):
     if not isinstance(path, str) or not path.startswith("/") or os.path.normpath(path) != path or path == "/":
         return ("record_file: %r must be a normalised absolute file path (no '..', no trailing '/'), for example "
                 "%s/netfilter_conntrack.fact" % (path, FACTS_DIR))
+    for directory in ANSIBLE_DIRS:
+        if directory == path or directory.startswith(path + "/"):
+            return ("record_file: %r is a directory Ansible itself uses (%s): the record is a file, for example "
+                    "%s/netfilter_conntrack.fact" % (path, directory, FACTS_DIR))
+    if "/.ansible/" in path + "/":
+        return ("record_file: %r is inside Ansible's own per-user directory (.ansible): the record is a file, for "
+                "example %s/netfilter_conntrack.fact" % (path, FACTS_DIR))
     if path.startswith(FACTS_DIR + "/") and (os.path.dirname(path) != FACTS_DIR or not path.endswith(".fact")):
         return ("record_file: %r: in %s the record must be a file directly in it ending in .fact (what Ansible's "
                 "local facts read), for example %s/netfilter_conntrack.fact" % (path, FACTS_DIR, FACTS_DIR))

@@ -43,6 +43,6 @@ def test_outcome_with_kube_proxys_intended_value_and_release():
     text = planning.kube_proxy_outcome("nf_conntrack_max", 1048576, 262144, intended=131072)
     assert "does not survive" in text and "writes 131072" in text
     assert "survives" in planning.kube_proxy_outcome("nf_conntrack_max", 1048576, 262144, intended=131072,
-                                                    version=(1, 38))
+                                                     version=(1, 38))
     text = planning.kube_proxy_outcome("nf_conntrack_max", 131072, 262144, intended=524288, version=(1, 38))
     assert "does not survive" in text and "524288" in text
