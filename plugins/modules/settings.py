@@ -200,7 +200,8 @@ options:
         that does not exist yet or already holds a record, except a directory Ansible itself uses or a
         parent of one (C(/etc/ansible/facts.d), C(/etc/ansible), C(/etc/ansible/roles), C(/usr/share/ansible/roles),
         C(/usr/share/ansible/collections), C(/usr/share/ansible/plugins)) and anything inside a C(.ansible)
-        directory: a record there would be a file where Ansible needs a directory. An existing record that is not a regular file,
+        directory, or a directory the boot reads drop-ins from (those of the file path options) or a parent of
+        one: a record there would be a file where Ansible or the boot needs a directory. An existing record that is not a regular file,
         is larger than 1 MiB, is not JSON or has the wrong shape stops the run with an error that names
         the file; it is never overwritten or deleted.
       - When nf_conntrack is not loaded at the first run, C(original) records what the kernel will start

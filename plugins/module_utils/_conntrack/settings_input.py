@@ -242,6 +242,10 @@ def record_path_problem(path):
         if directory == path or directory.startswith(path + "/"):
             return ("record_file: %r is a directory Ansible itself uses (%s): the record is a file, for example "
                     "%s/netfilter_conntrack.fact" % (path, directory, FACTS_DIR))
+    for directory in sorted(set(d for dirs in MANAGED_DIRS.values() for d in dirs)):
+        if directory == path or directory.startswith(path + "/"):
+            return ("record_file: %r is a directory the boot reads (%s): the record is a file, for example "
+                    "%s/netfilter_conntrack.fact" % (path, directory, FACTS_DIR))
     if "/.ansible/" in path + "/":
         return ("record_file: %r is inside Ansible's own per-user directory (.ansible): the record is a file, for "
                 "example %s/netfilter_conntrack.fact" % (path, FACTS_DIR))

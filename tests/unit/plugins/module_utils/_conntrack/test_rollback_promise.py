@@ -109,6 +109,12 @@ def test_record_file_at_a_directory_ansible_uses_is_refused(tmp_path, path):
     assert tree(root) == before
 
 
+@pytest.mark.parametrize("path", ["/etc/modules-load.d", "/etc/udev/rules.d", "/etc/udev", "/run/sysctl.d"])
+def test_record_file_at_a_directory_the_boot_reads_is_refused(tmp_path, path):
+    root = make_host(tmp_path)
+    refused(root, SETTINGS, "record_file: %r is a directory the boot reads" % path, record_file=path)
+
+
 def test_a_record_beside_the_facts_directory_is_still_accepted(tmp_path):
     root = make_host(tmp_path)
     assert run(root, SETTINGS, record_file="/etc/ansible/netfilter_conntrack.json")[0]
