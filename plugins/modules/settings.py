@@ -179,7 +179,7 @@ options:
       - The paths in it must be this call's O(sysctl_file), O(modprobe_file), O(modules_load_file),
         O(udev_rule_file) or O(record_file), or a file of ours that the run being undone removed because
         the record had it at another path.
-      - Its runtime values meet the same checks as O(settings): a C(nf_conntrack_max) of C(0) or below
+      - Its runtime values meet the same checks as O(settings). A C(nf_conntrack_max) of C(0) or below
         C(1024) needs O(force), and a hash table larger than half the RAM is refused.
     type: dict
     version_added: 0.2.0
@@ -197,11 +197,13 @@ options:
         transaction. A value that does not read back as restored fails the run and puts everything back,
         the record included, so that the rollback can be retried.
       - Under C(/etc/ansible/facts.d) the file must end in C(.fact). Elsewhere it may be any absolute path
-        that does not exist yet or already holds a record, except a directory Ansible itself uses or a
-        parent of one (C(/etc/ansible/facts.d), C(/etc/ansible), C(/etc/ansible/roles), C(/usr/share/ansible/roles),
-        C(/usr/share/ansible/collections), C(/usr/share/ansible/plugins)) and anything inside a C(.ansible)
-        directory, or a directory the boot reads drop-ins from (those of the file path options) or a parent of
-        one: a record there would be a file where Ansible or the boot needs a directory. An existing record that is not a regular file,
+        that does not exist yet or already holds a record.
+      - It may not be a directory Ansible itself uses or a parent of one (C(/etc/ansible/facts.d),
+        C(/etc/ansible), C(/etc/ansible/roles), C(/usr/share/ansible/roles), C(/usr/share/ansible/collections),
+        C(/usr/share/ansible/plugins)), anything inside a C(.ansible) directory, or a directory the boot reads
+        drop-ins from (those of the file path options) or a parent of one. A record there would be a file
+        where Ansible or the boot needs a directory.
+      - An existing record that is not a regular file,
         is larger than 1 MiB, is not JSON or has the wrong shape stops the run with an error that names
         the file; it is never overwritten or deleted.
       - When nf_conntrack is not loaded at the first run, C(original) records what the kernel will start

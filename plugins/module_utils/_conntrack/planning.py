@@ -286,8 +286,8 @@ class Planner(object):
                 continue
             problem = settings_input.managed_path_problem(name, old)
             if problem:
-                raise SettingsError("the tuning record %s names files.%s: %s" % (self.options.record_file, name,
-                                                                                  problem))
+                raise SettingsError("the tuning record %s names files.%s: %s"
+                                    % (self.options.record_file, name, problem))
             full = self.host(old)
             before = boot_files.read_managed("%s_file" % name, old, full)
             if before is None:
