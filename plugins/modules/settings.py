@@ -155,7 +155,7 @@ options:
     description:
       - Apply values that the kernel accepts but that are almost surely a mistake. Without it the
         run fails before any change for a C(nf_conntrack_max) of C(0) (no limit), below C(1024), or
-        below the entries tracked now.
+        below the entries tracked now (the last not for O(restore), which puts back what the host ran with).
       - Also allows replacing or removing a file at one of our paths that this collection did not
         write (it lacks our header line).
     type: bool
@@ -177,7 +177,10 @@ options:
       - Each file is put back only when it still holds what that run wrote; otherwise nothing is
         changed and the module fails. Cannot be combined with O(settings) or O(state=absent).
       - The paths in it must be this call's O(sysctl_file), O(modprobe_file), O(modules_load_file),
-        O(udev_rule_file) or O(record_file).
+        O(udev_rule_file) or O(record_file), or a file of ours that the run being undone removed because
+        the record had it at another path.
+      - Its runtime values meet the same checks as O(settings). A C(nf_conntrack_max) of C(0) or below
+        C(1024) needs O(force), and a hash table larger than half the RAM is refused.
     type: dict
     version_added: 0.2.0
   record_file:
@@ -194,7 +197,13 @@ options:
         transaction. A value that does not read back as restored fails the run and puts everything back,
         the record included, so that the rollback can be retried.
       - Under C(/etc/ansible/facts.d) the file must end in C(.fact). Elsewhere it may be any absolute path
-        that does not exist yet or already holds a record. An existing record that is not a regular file,
+        that does not exist yet or already holds a record.
+      - It may not be a directory Ansible itself uses or a parent of one (C(/etc/ansible/facts.d),
+        C(/etc/ansible), C(/etc/ansible/roles), C(/usr/share/ansible/roles), C(/usr/share/ansible/collections),
+        C(/usr/share/ansible/plugins)), anything inside a C(.ansible) directory, or a directory the boot reads
+        drop-ins from (those of the file path options) or a parent of one. A record there would be a file
+        where Ansible or the boot needs a directory.
+      - An existing record that is not a regular file,
         is larger than 1 MiB, is not JSON or has the wrong shape stops the run with an error that names
         the file; it is never overwritten or deleted.
       - When nf_conntrack is not loaded at the first run, C(original) records what the kernel will start
@@ -202,6 +211,10 @@ options:
         and RAM), and C(original_source) says which.
       - V(/etc/ansible/facts.d/netfilter_conntrack.fact) makes it readable as C(ansible_local.netfilter_conntrack);
         M(netfilter.conntrack.facts) reports it too.
+      - When a file path option names another path than the record does (O(sysctl_file) changed between
+        two runs, say), the file at the recorded path is removed in the same run when it is ours (it has our
+        header line; otherwise it is left alone with a warning), so that rollback, which removes the files
+        the record names, leaves none behind.
     type: path
   record_pressure_entries:
     description:
@@ -358,9 +371,11 @@ rolled_back:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import (
-    ApplyError, ConntrackSettings, SettingsError, argument_spec,
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.settings_input import (
+    SettingsError, argument_spec,
 )
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.transaction import ApplyError
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import ConntrackSettings
 
 
 def _selinux_labeller(module):

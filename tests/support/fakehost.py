@@ -1,5 +1,5 @@
 """A temporary root that looks like a host, for the settings backend's unit tests."""
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import writing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
 
 DEFAULTS = {
     "nf_conntrack_max": 262144,
@@ -24,7 +24,7 @@ def make_host(tmp_path, module="builtin", netns="initial", values=None):
         (nf / key).write_text("%d\n" % value)
     (nf / "nf_conntrack_count").chmod(0o444)
     if netns != "initial":
-        for key in writing.GLOBAL_KEYS:
+        for key in kernel.GLOBAL_KEYS:
             (nf / key).chmod(0o444)
     (root / "proc/sys/kernel").mkdir(parents=True)
     (root / "proc/sys/kernel/osrelease").write_text("6.18.0-test\n")

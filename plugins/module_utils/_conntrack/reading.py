@@ -16,7 +16,6 @@ __metaclass__ = type
 import datetime
 import errno
 import fnmatch
-import json
 import os
 import re
 import shutil
@@ -24,7 +23,7 @@ import stat as stat_module
 import subprocess
 import time
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, kernel
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, kernel, tuning_record
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import table as table_walk
 
 SCHEMA_VERSION = 1
@@ -753,86 +752,11 @@ def build_drift(settings, persistent, module_type, page_size):
     return drift
 
 
-RECORD_SCHEMA_VERSION = 1
-RECORD_REPAIR = "Move it aside (mv %s %s.broken) or restore it from its backup, then run again."
-
-
-def _int_map(value):
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in value.items())
-
-
-def record_shape_problem(data):
-    """Why ``data`` is not a tuning record (CONTRIBUTING.md), or None."""
-    if not isinstance(data, dict):
-        return "it holds JSON but not an object"
-    if data.get("schema_version") != RECORD_SCHEMA_VERSION:
-        return "schema_version is %r, expected %d" % (data.get("schema_version"), RECORD_SCHEMA_VERSION)
-    for name in ("original", "applied"):
-        if not _int_map(data.get(name)):
-            return "%s must map kernel keys to integers, got %r" % (name, data.get(name))
-    files = data.get("files", {})
-    if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
-        return "files must map names to paths, got %r" % (files,)
-    sources = data.get("original_source", {})
-    if not (isinstance(sources, dict) and all(isinstance(v, str) for v in sources.values())):
-        return "original_source must map kernel keys to strings, got %r" % (sources,)
-    created = data.get("created_directories", [])
-    if not (isinstance(created, list) and all(isinstance(v, str) and v.startswith("/") for v in created)):
-        return "created_directories must list absolute paths, got %r" % (created,)
-    pressure = data.get("pressure_entries")
-    if pressure is not None and (not isinstance(pressure, int) or isinstance(pressure, bool) or pressure < 0):
-        return "pressure_entries must be a non-negative integer, got %r" % (pressure,)
-    return None
-
-
-def load_record(full):
-    """(record dict or None when absent, raw text or None, problem or None). Never follows a
-    link, never blocks on a FIFO, never reads more than files.MAX_MANAGED_BYTES."""
-    try:
-        raw = files.read_regular(full)
-    except files.UnsafeFile as exc:
-        return None, None, str(exc)
-    if raw is None:
-        return None, None, None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None, None, "it is not UTF-8 text"
-    if not text.strip():
-        return None, text, "it is empty (a truncated write?)"
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        return None, text, "it is not valid JSON (%s)" % exc
-    problem = record_shape_problem(data)
-    if problem:
-        return None, text, problem
-    return data, text, None
-
-
-def record_error_message(path, problem):
-    return "tuning record %s cannot be used: %s. %s" % (path, problem, RECORD_REPAIR % (path, path))
-
-
-def read_tuning_record(r, path):
-    """(the tune role's record or None, the problem or None). A record that exists but cannot
-    be used is reported, never taken for "no record"."""
-    if not path:
-        return None, None
-    data, _text, problem = load_record(r.path(path))
-    if problem:
-        message = record_error_message(path, problem)
-        r.warn(message)
-        return None, message
-    return data, None
-
-
 def read_environment(r, settings, module_type, page_size, record_file=RECORD_FILE):
     ip_forward = r.read_int("/proc/sys/net/ipv4/ip_forward")
     present, source = read_nat(r)
     persistent = read_persistent(r)
-    record, record_error = read_tuning_record(r, record_file)
+    record, record_error = tuning_record.read_tuning_record(r, record_file)
     return {
         "tuning_record": record,
         "tuning_record_error": record_error,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, writing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
 
 PLUGINS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "plugins"))
 KERNEL_PY = os.path.join(PLUGINS, "module_utils", "_conntrack", "kernel.py")
@@ -53,12 +53,6 @@ def test_no_other_plugin_lists_the_global_kube_proxy_or_timeout_keys():
             assert not kube_proxy <= names, path
         for names in literal_collections(text):
             assert len(set(kernel.KERNEL_TIMEOUTS) & names) <= 5, path
-
-
-def test_the_users_of_the_table_see_the_same_objects():
-    assert writing.KEYS is kernel.WRITABLE_KEYS
-    assert writing.GLOBAL_KEYS is kernel.GLOBAL_KEYS
-    assert kernel.round_buckets is writing.round_buckets
 
 
 def test_table_has_every_writable_key_with_a_consistent_range():

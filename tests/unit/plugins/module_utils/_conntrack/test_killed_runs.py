@@ -111,7 +111,7 @@ def test_a_rollback_killed_before_the_runtime_is_restored_keeps_the_record_for_t
 
     def killed(name, value):
         raise Killed()
-    b._write_runtime = killed
+    b.proc.write = killed
     with pytest.raises(Killed):
         b.run()
     assert (root / RECORD.lstrip("/")).exists(), "the record, with the originals, goes last"

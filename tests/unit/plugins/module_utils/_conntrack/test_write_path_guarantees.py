@@ -11,10 +11,12 @@ import signal
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, reading, writing
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import (
-    ApplyError, ConntrackSettings, SettingsError,
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import (
+    boot_files, files, reading, settings_input, transaction, tuning_record, writing,
 )
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.settings_input import SettingsError
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.transaction import ApplyError
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import ConntrackSettings
 
 from support.fakehost import DEFAULTS, DROPIN, make_host
 
@@ -93,8 +95,8 @@ def test_refused_input_changes_nothing_and_says_nothing_was_changed(tmp_path, se
 def test_a_failing_backup_rolls_back_everything_and_leaves_no_backup(tmp_path, monkeypatch):
     root = make_host(tmp_path)
     run(root, {"nf_conntrack_udp_timeout": 20}, record_file=RECORD, boot_fix="always")
-    for path in (writing.DEFAULT_MODULES_LOAD_FILE, writing.DEFAULT_UDEV_RULE_FILE):
-        (root / path.lstrip("/")).write_text(writing.HEADER + "# an older version of ours\n")
+    for path in (settings_input.DEFAULT_MODULES_LOAD_FILE, settings_input.DEFAULT_UDEV_RULE_FILE):
+        (root / path.lstrip("/")).write_text(boot_files.HEADER + "# an older version of ours\n")
     before = tree(root)
     real = files.copy_regular
 
@@ -115,7 +117,7 @@ def test_a_directory_without_room_is_refused_before_any_change(tmp_path, monkeyp
     root = make_host(tmp_path)
     before = tree(root)
     for free, match in (((0, 100), "has 0 bytes free"), ((1 << 20, 0), "has 0 free inodes")):
-        monkeypatch.setattr(writing, "_free_space", lambda directory, free=free: free)
+        monkeypatch.setattr(transaction, "_free_space", lambda directory, free=free: free)
         for check_mode in (True, False):
             with pytest.raises(ApplyError, match=r"nothing was changed: .* %s" % match):
                 run(root, {"nf_conntrack_udp_timeout": 15}, check_mode=check_mode)
@@ -125,14 +127,14 @@ def test_a_directory_without_room_is_refused_before_any_change(tmp_path, monkeyp
 def test_a_write_failing_midway_puts_back_runtime_files_record_and_new_directories(tmp_path, monkeypatch):
     root = make_host(tmp_path)
     before = tree(root)
-    real = writing.write_atomic
+    real = files.write_atomic
 
     def immutable(path, data, mode=0o644):
         if path.endswith(".rules"):
             raise OSError(errno.EPERM, "Operation not permitted")
         return real(path, data, mode)
 
-    monkeypatch.setattr(writing, "write_atomic", immutable)
+    monkeypatch.setattr(files, "write_atomic", immutable)
     with pytest.raises(ApplyError, match="Operation not permitted.*rolled back.*as it was before") as info:
         run(root, {"nf_conntrack_max": 300000, "nf_conntrack_udp_timeout": 15}, record_file=RECORD,
             boot_fix="always")
@@ -148,7 +150,7 @@ def test_a_first_write_that_fails_says_nothing_was_changed(tmp_path, monkeypatch
     def immutable(path, data, mode=0o644):
         raise OSError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr(writing, "write_atomic", immutable)
+    monkeypatch.setattr(files, "write_atomic", immutable)
     with pytest.raises(ApplyError, match="^nothing was changed: writing the tuning record failed") as info:
         run(root, {"nf_conntrack_udp_timeout": 15}, record_file=RECORD)
     assert info.value.result["rolled_back"] == [] and info.value.result["rollback_errors"] == []
@@ -195,7 +197,7 @@ def test_facts_report_an_unusable_record_instead_of_no_record(tmp_path):
     record.parent.mkdir(parents=True)
     record.write_text('{"schema_version": 1, "orig')
     r = reading.Reader(str(root))
-    data, error = reading.read_tuning_record(r, RECORD)
+    data, error = tuning_record.read_tuning_record(r, RECORD)
     assert data is None and "not valid JSON" in error and "Move it aside" in error
 
 
@@ -333,7 +335,7 @@ def test_a_record_that_is_not_a_small_regular_file_is_refused_without_hanging(tm
     with _Alarm():
         msg = refused(root, {"nf_conntrack_max": 300000}, "tuning record .* cannot be used: .*%s" % why,
                       record_file=RECORD)
-        data, error = reading.read_tuning_record(reading.Reader(str(root)), RECORD)
+        data, error = tuning_record.read_tuning_record(reading.Reader(str(root)), RECORD)
     assert data is None and why in error and why in msg
 
 
@@ -434,7 +436,7 @@ def test_restore_refuses_when_a_file_changed_since(tmp_path):
     root = make_host(tmp_path)
     changed, b = run(root, {"nf_conntrack_udp_timeout": 15}, record_file=RECORD)
     undo = json.loads(json.dumps(b.result()["undo"]))
-    (root / DROPIN.lstrip("/")).write_text(writing.HEADER + "net.netfilter.nf_conntrack_udp_timeout = 25\n")
+    (root / DROPIN.lstrip("/")).write_text(boot_files.HEADER + "net.netfilter.nf_conntrack_udp_timeout = 25\n")
     refused(root, {}, "restore: %s changed since the run that wrote it" % DROPIN, restore=undo, record_file=RECORD)
 
 

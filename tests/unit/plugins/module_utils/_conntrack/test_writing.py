@@ -4,11 +4,13 @@ import stat
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import writing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import boot_files, files, kernel, reading, settings_input
 from support.fakehost import DEFAULTS, DROPIN, make_host
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import (
-    ApplyError, ConntrackSettings, SettingsError, parse_sysctl_file, round_buckets, validate_settings,
-)
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.kernel import parse_sysctl_file, round_buckets
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.runtime import write_order
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.settings_input import SettingsError, validate_settings
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.transaction import ApplyError
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import ConntrackSettings
 
 
 def runtime(root, key):
@@ -203,8 +205,8 @@ def test_loadable_module_gets_modprobe_option_and_boot_fix(tmp_path):
     root = make_host(tmp_path, module="loadable")
     changed, b = apply(root, {"nf_conntrack_max": 1048576, "nf_conntrack_buckets": 100000})
     files = b.result()["files"]
-    assert set(files) == {DROPIN, writing.DEFAULT_MODPROBE_FILE, writing.DEFAULT_MODULES_LOAD_FILE,
-                          writing.DEFAULT_UDEV_RULE_FILE}
+    assert set(files) == {DROPIN, settings_input.DEFAULT_MODPROBE_FILE, settings_input.DEFAULT_MODULES_LOAD_FILE,
+                          settings_input.DEFAULT_UDEV_RULE_FILE}
     assert "options nf_conntrack hashsize=100352\n" in (root / "etc/modprobe.d/netfilter-conntrack.conf").read_text()
     assert "net.netfilter.nf_conntrack_buckets" not in (root / DROPIN.lstrip("/")).read_text()
     assert "nf_conntrack\n" in (root / "etc/modules-load.d/netfilter-conntrack.conf").read_text()
@@ -220,13 +222,13 @@ def test_builtin_module_notes_the_kernel_command_line(tmp_path):
     res = b.result()
     assert list(res["files"]) == [DROPIN]
     assert any("nf_conntrack.hashsize=" in n for n in res["notes"])
-    assert b.environment["module"] == "builtin"
+    assert b.result()["environment"]["module"] == "builtin"
 
 
 def test_boot_fix_always_on_builtin(tmp_path):
     root = make_host(tmp_path)
     b = apply(root, {"nf_conntrack_udp_timeout": 15}, boot_fix="always")[1]
-    assert writing.DEFAULT_UDEV_RULE_FILE in b.result()["files"]
+    assert settings_input.DEFAULT_UDEV_RULE_FILE in b.result()["files"]
 
 
 def test_failed_write_midway_rolls_back_what_was_written(tmp_path):
@@ -235,7 +237,7 @@ def test_failed_write_midway_rolls_back_what_was_written(tmp_path):
                        "nf_conntrack_tcp_timeout_time_wait": 30, "nf_conntrack_udp_timeout": 15})
     b.validate()
     b.plan()
-    real_write = b._write_runtime
+    real_write = b.proc.write
 
     def write(key, value):
         # The kernel refusing a value (EINVAL on an older kernel, ENOMEM on a resize).
@@ -243,7 +245,7 @@ def test_failed_write_midway_rolls_back_what_was_written(tmp_path):
             raise OSError(22, "Invalid argument")
         real_write(key, value)
 
-    b._write_runtime = write
+    b.proc.write = write
     before = snapshot(root)
     with pytest.raises(ApplyError, match="rolled back") as info:
         b.apply()
@@ -255,8 +257,8 @@ def test_failed_write_midway_rolls_back_what_was_written(tmp_path):
 def test_growing_writes_buckets_before_max_and_shrinking_the_reverse(tmp_path):
     b = backend(make_host(tmp_path), {"nf_conntrack_max": 1})
     both = {"nf_conntrack_max": 1, "nf_conntrack_buckets": 1024, "nf_conntrack_udp_timeout": 1}
-    assert b._write_order(both, {"nf_conntrack_buckets": 512})[:2] == ["nf_conntrack_buckets", "nf_conntrack_max"]
-    assert b._write_order(both, {"nf_conntrack_buckets": 4096})[:2] == ["nf_conntrack_max", "nf_conntrack_buckets"]
+    assert write_order(both, {"nf_conntrack_buckets": 512})[:2] == ["nf_conntrack_buckets", "nf_conntrack_max"]
+    assert write_order(both, {"nf_conntrack_buckets": 4096})[:2] == ["nf_conntrack_max", "nf_conntrack_buckets"]
 
 
 def test_warns_when_a_later_sysctl_file_overrides_our_key(tmp_path):
@@ -274,7 +276,7 @@ def test_sysctl_conf_is_applied_last(tmp_path):
     (root / "usr/lib/sysctl.d").mkdir(parents=True)
     (root / "usr/lib/sysctl.d/99-z.conf").write_text("")
     b = backend(root, {"nf_conntrack_udp_timeout": 15})
-    assert b.sysctl_order() == [DROPIN, "/usr/lib/sysctl.d/99-z.conf", "/etc/sysctl.conf"]
+    assert boot_files.sysctl_order(reading.Reader(str(root)), DROPIN) == [DROPIN, "/usr/lib/sysctl.d/99-z.conf", "/etc/sysctl.conf"]
     b.validate()
     b.plan()
     assert any("/etc/sysctl.conf" in w for w in b.warnings)
@@ -327,21 +329,21 @@ def test_every_writable_key_on_this_kernel_is_on_the_allowlist():
         pytest.skip("no nf_conntrack here")
     names = [n for n in os.listdir(nf) if n.startswith("nf_conntrack_") and os.stat(os.path.join(nf, n)).st_mode & 0o200]
     assert names
-    assert sorted(n for n in names if n not in writing.KEYS) == []
+    assert sorted(n for n in names if n not in kernel.WRITABLE_KEYS) == []
 
 
 def test_failed_file_write_puts_back_runtime_and_earlier_files(tmp_path, monkeypatch):
     root = make_host(tmp_path)
     apply(root, {"nf_conntrack_udp_timeout": 20})
     before = snapshot(root)
-    real = writing.write_atomic
+    real = files.write_atomic
 
     def write_atomic(path, data, mode=0o644):
         if path.endswith(".rules") and b"nf_conntrack" in data:
             raise OSError(28, "No space left on device")
         real(path, data, mode)
 
-    monkeypatch.setattr(writing, "write_atomic", write_atomic)
+    monkeypatch.setattr(files, "write_atomic", write_atomic)
     b = backend(root, {"nf_conntrack_udp_timeout": 15, "nf_conntrack_max": 300000}, boot_fix="always")
     b.validate()
     b.plan()
@@ -388,7 +390,7 @@ def test_dropin_outside_the_boot_directories_is_refused_and_a_masked_one_warns(t
     root = make_host(tmp_path)
     with pytest.raises(SettingsError, match="sysctl_file: '/etc/conntrack/90-x.conf' is not a file this collection"):
         apply(root, {"nf_conntrack_udp_timeout": 15}, sysctl_file="/etc/conntrack/90-x.conf")
-    (root / "etc/sysctl.d/90-netfilter-conntrack-mine.conf").write_text(writing.HEADER)
+    (root / "etc/sysctl.d/90-netfilter-conntrack-mine.conf").write_text(boot_files.HEADER)
     b = apply(root, {"nf_conntrack_udp_timeout": 15},
               sysctl_file="/usr/lib/sysctl.d/90-netfilter-conntrack-mine.conf")[1]
     assert any("masked" in w and "/etc/sysctl.d/90-netfilter-conntrack-mine.conf" in w for w in b.warnings)
@@ -430,8 +432,8 @@ def test_record_keeps_originals_from_the_first_run_and_is_written_like_the_role_
         "schema_version": 1, "original": {"nf_conntrack_max": 262144, "nf_conntrack_buckets": 65536},
         "recorded_at": "2026-11-21T06:00:00Z", "applied": {"nf_conntrack_max": 393728, "nf_conntrack_buckets": 100000},
         "applied_at": "2026-11-21T06:00:00Z", "pressure_entries": 262145,
-        "files": {"sysctl": DROPIN, "modprobe": writing.DEFAULT_MODPROBE_FILE,
-                  "modules_load": writing.DEFAULT_MODULES_LOAD_FILE, "udev_rule": writing.DEFAULT_UDEV_RULE_FILE},
+        "files": {"sysctl": DROPIN, "modprobe": settings_input.DEFAULT_MODPROBE_FILE,
+                  "modules_load": settings_input.DEFAULT_MODULES_LOAD_FILE, "udev_rule": settings_input.DEFAULT_UDEV_RULE_FILE},
         # This run made facts.d: rollback removes it again once it is empty.
         "created_directories": ["/etc/ansible", "/etc/ansible/facts.d"]}
     # Byte-identical to the role's former to_nice_json(sort_keys=true), so old records compare equal.
@@ -484,7 +486,7 @@ def test_record_is_written_first_and_put_back_when_a_write_fails(tmp_path):
     b = backend(root, {"nf_conntrack_max": 1048576, "nf_conntrack_udp_timeout": 15}, record_file=RECORD)
     b.validate()
     b.plan()
-    real_write = b._write_runtime
+    real_write = b.proc.write
     seen = []
 
     def write(key, value):
@@ -493,7 +495,7 @@ def test_record_is_written_first_and_put_back_when_a_write_fails(tmp_path):
             raise OSError(22, "Invalid argument")
         real_write(key, value)
 
-    b._write_runtime = write
+    b.proc.write = write
     before = snapshot(root)
     with pytest.raises(ApplyError, match="rolled back"):
         b.apply()
