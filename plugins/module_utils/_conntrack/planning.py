@@ -15,7 +15,6 @@ __metaclass__ = type
 import collections
 import hashlib
 import os
-import struct
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import (
     boot_files, files, kernel, reading, runtime, settings_input, tuning_record,
@@ -325,7 +324,7 @@ class Planner(object):
         mem_total_bytes = kernel.mem_total_bytes(r.read("/proc/meminfo"))
         defaults = kernel.boot_defaults(self.environment.get("kernel_release"), mem_total_bytes or 0,
                                         tuning_record.hashsize_value(persistent),
-                                        self.granularity * struct.calcsize("P"), struct.calcsize("P"))
+                                        self.granularity * kernel.HOST_BUCKET_BYTES, kernel.HOST_BUCKET_BYTES)
         return tuning_record.boot_values(persistent, defaults, mem_total_bytes is not None, self.granularity)
 
     def _directories_to_create(self):
@@ -346,7 +345,7 @@ class Planner(object):
         mem_total_bytes = kernel.mem_total_bytes(runtime.read_bytes(self.host("proc/meminfo")))
         if buckets is None or mem_total_bytes is None:
             return
-        table_bytes = buckets * struct.calcsize("P")
+        table_bytes = buckets * kernel.HOST_BUCKET_BYTES
         if table_bytes > mem_total_bytes // 2:
             raise SettingsError("%s.nf_conntrack_buckets: %d needs a %d MiB hash table, more than half of "
                                 "this host's %d MiB of RAM" % (option, buckets, table_bytes >> 20,
