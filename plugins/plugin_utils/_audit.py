@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, kernel, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, kernel, sizing, units
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.verdict import (
     FULL_RATIO, WARNING_RATIO, chain_depth_severity, usage_severity)
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.values import dig as _get
@@ -194,8 +194,8 @@ def rule_table_full_log(facts, rec, metrics, thresholds):
     if last is None and log.get("last_seen_seconds_since_boot") is not None:
         last = "%s s after boot" % log["last_seen_seconds_since_boot"]
     return [_finding("table_full_logged", "critical" if metrics.get("drop_rising") else "warning",
-                     "kernel logged 'nf_conntrack: table full, dropping packet' %d times%s, last %s" % (
-                         count, where, last or "at an unknown time"), count, 0)]
+                     "kernel logged 'nf_conntrack: table full, dropping packet' %s%s, last %s" % (
+                         units.counted(count, "time"), where, last or "at an unknown time"), count, 0)]
 
 
 def rule_chain_depth(facts, rec, metrics, thresholds):

@@ -22,7 +22,7 @@ import collections
 import json
 import re
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, units
 
 # Defaults applied to a v1alpha1 file (and to flags): a field left out or set to null gets these.
 DEFAULTS = {"maxPerCore": 32768, "min": 131072, "tcpEstablishedTimeout": 86400, "tcpCloseWaitTimeout": 3600,
@@ -385,8 +385,8 @@ def max_block(maximum, cpus, version=None):
     wrong = [r for r in _targets(version) if conntrack_max(block, cpus, r.version) != maximum]
     if wrong:
         got = conntrack_max(block, cpus, wrong[0].version)
-        return leave, ("with %d CPUs %s asks for at least %d (maxPerCore x CPUs) and cannot be held to %d; %s"
-                       % (cpus, _spans(wrong), got, maximum, advice))
+        return leave, ("with %s %s asks for at least %d (maxPerCore x CPUs) and cannot be held to %d; %s"
+                       % (units.counted(cpus, "CPU"), _spans(wrong), got, maximum, advice))
     return block, None
 
 

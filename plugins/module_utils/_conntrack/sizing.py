@@ -27,6 +27,7 @@ from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.pro
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.sizing_inputs import (
     INPUTS, SizingError, parse_budget, parse_size, unwrap_facts, validate)
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.units import fmt, human_bytes, human_count
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.units import counted as plural_count
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.values import dig as _get
 
 __all__ = ("PROFILES", "INPUTS", "SizingError", "FALLBACK_ENTRY_BYTES", "buckets_for", "extension_bytes",
@@ -279,7 +280,7 @@ def _pressure(since_boot, current, spaces):
         if table_full:
             netns = _get(facts, "kernel_log", "netns") or []
             shown = ", ".join(str(n) for n in netns[:3]) + (" and %d more" % (len(netns) - 3) if len(netns) > 3 else "")
-            seen.append("'table full' logged %d times since boot%s" % (table_full, " (netns %s)" % shown if netns else ""))
+            seen.append("'table full' logged %s since boot%s" % (plural_count(table_full, "time"), " (netns %s)" % shown if netns else ""))
     return seen, live
 
 
@@ -428,9 +429,13 @@ def memory(inputs, machine, plan, buckets, need):
         counted = sum(ns["entries"] for ns in need.spaces)
         out["namespaces_counted"] = len(need.spaces)
         out["at_namespace_counts_bytes"] = machine.table_bytes(counted, buckets)
-        warnings.append("%d namespaces hold %d entries in all (%s with the hash table); the fullest, %s, holds %d"
-                        % (len(need.spaces), counted, human_bytes(out["at_namespace_counts_bytes"]),
-                           advisor.namespace_label(need.largest), need.largest["entries"]))
+        # Worth a warning only when the namespaces together come near one full table: a quiet
+        # host (or a pod node far from its max) is not a problem to report on every run.
+        if len(need.spaces) > 1 and counted >= verdict.WARNING_RATIO * max_entries:
+            warnings.append("%s hold %d entries in all (%s with the hash table); the fullest, %s, holds %d"
+                            % (plural_count(len(need.spaces), "namespace"), counted,
+                               human_bytes(out["at_namespace_counts_bytes"]),
+                               advisor.namespace_label(need.largest), need.largest["entries"]))
     if inputs["namespaces"] > 1 or inputs["profile"] in ("container_host", "kubernetes_node"):
         warnings.append("each network namespace (container, pod) can hold up to nf_conntrack_max entries"
                         " of its own: %d namespaces full would take %s" % (

@@ -18,6 +18,11 @@ def fmt(num):
     return "%g" % num
 
 
+def counted(num, word, plural=None):
+    """1 -> "1 namespace", 3 -> "3 namespaces": a count with its noun in the right number."""
+    return "%d %s" % (num, word if num == 1 else plural or word + "s")
+
+
 def percent(fraction):
     """0.1 -> "10%", 0.0125 -> "1.25%"."""
     return ("%.2f" % (fraction * 100)).rstrip("0").rstrip(".") + "%"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, sizing, units
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.sizing import SizingError, recommend
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "facts")
@@ -462,13 +462,32 @@ def test_memory_prices_the_real_counts_of_every_namespace_beside_the_worst_case(
     assert memory["namespaces_counted"] == 3
     per_entry = memory["per_entry_bytes"]
     assert memory["at_namespace_counts_bytes"] == (120 + 20000 + 3000) * per_entry + memory["hash_table_bytes"]
-    assert any("3 namespaces hold 23120 entries" in w and "netns web" in w for w in rec["warnings"])
+    # 23120 entries against a max of hundreds of thousands: a fact in the result, not a warning.
+    assert not any("namespaces hold" in w for w in rec["warnings"])
     summary = rec["namespaces"]
     assert summary["namespaces"] == 3 and summary["readable"] == 3 and summary["entries_total"] == 23120
     # One price for what the namespaces hold: the summary quotes the memory figure, not a second model.
     assert summary["memory_bytes_at_counts"] == memory["at_namespace_counts_bytes"]
     assert summary["largest"]["label"] == "netns web" and summary["largest"]["entries"] == 20000
     assert summary["largest"]["share_of_max"] == round(20000 / float(rec["settings"]["nf_conntrack_max"]), 4)
+
+
+def test_namespaces_near_one_full_table_together_are_a_warning_with_the_right_plural():
+    facts = with_namespaces(full_host(count=120, max_entries=262144), ("web", 200000, 0), ("db", 3000, 0))
+    rec = recommend(facts, headroom=1.0)
+    assert any(w.startswith("3 namespaces hold 203120 entries in all") and "netns web" in w for w in rec["warnings"])
+
+
+def test_a_quiet_host_with_its_one_namespace_gets_no_namespace_warning():
+    rec = recommend(with_namespaces(full_host(count=0)))
+    assert rec["namespaces"]["namespaces"] == 1
+    assert not any("namespace" in w and "hold" in w for w in rec["warnings"])
+
+
+def test_counts_take_the_noun_in_the_right_number():
+    assert units.counted(1, "namespace") == "1 namespace"
+    assert units.counted(0, "time") == "0 times"
+    assert units.counted(3, "CPU") == "3 CPUs"
 
 
 def test_the_namespace_summary_is_null_without_the_list_and_counts_the_unreadable():
