@@ -5,8 +5,8 @@ On the same live table (100k, then 1M UDP entries in one namespace):
 - pipelines        conntrack -L -o extended | wc -l
                    ... | awk per TCP state | sort | uniq -c
                    ... | per source address | sort | uniq -c | sort -rn | head
-- facts summary    reading.gather(table=False), in a subprocess of its own
-- facts walk       reading.gather(table=True), in a subprocess of its own
+- facts summary    the facts gathering without the walk, in a subprocess of its own
+- facts walk       the facts gathering with table=True, in a subprocess of its own
 - facts (ansible)  `ansible localhost -m netfilter.conntrack.facts` with the walk, once per size
 """
 import json

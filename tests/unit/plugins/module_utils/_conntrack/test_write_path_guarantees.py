@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, reading, writing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files, gathering, reading, writing
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.writing import (
     ApplyError, ConntrackSettings, SettingsError,
 )
@@ -408,10 +408,10 @@ def test_facts_do_not_run_nft_or_conntrack_when_their_modules_are_not_loaded(tmp
         calls.append(os.path.basename(argv[0]))
         return 0, "", ""
 
-    reading.gather(str(root), run_command=run_command, which=lambda name: "/usr/sbin/" + name)
+    gathering.FactsReader(reading.Reader(str(root), run_command=run_command, which=lambda name: "/usr/sbin/" + name)).gather()
     assert "nft" not in calls and "conntrack" not in calls
     (root / "proc/modules").write_text("nf_tables 1 0 - Live 0x0\n")
-    reading.gather(str(root), run_command=run_command, which=lambda name: "/usr/sbin/" + name)
+    gathering.FactsReader(reading.Reader(str(root), run_command=run_command, which=lambda name: "/usr/sbin/" + name)).gather()
     assert "nft" in calls
 
 
