@@ -95,24 +95,19 @@ def read_kernel_log(r):
         result["source"] = "kmsg"
     except (IOError, OSError) as exc:
         failures.append("/dev/kmsg: %s" % (exc.strerror or exc))
-    if records is None:
-        res = r.command(["dmesg"])
+    # The fallbacks, in order: (source, argv); both print "[seconds] message" lines.
+    for source, argv in (("dmesg", ["dmesg"]),
+                         ("journal", ["journalctl", "-k", "-b", "--no-pager", "-q", "-o", "short-monotonic"])):
+        if records is not None:
+            break
+        res = r.command(argv)
         if res is None:
-            failures.append("dmesg: not installed")
+            failures.append("%s: not installed" % argv[0])
         elif res[0] != 0:
-            failures.append("dmesg: %s" % (res[2].strip() or res[0]))
+            failures.append("%s: %s" % (argv[0], res[2].strip() or res[0]))
         else:
             records = list(_dmesg_records(res[1]))
-            result["source"] = "dmesg"
-    if records is None:
-        res = r.command(["journalctl", "-k", "-b", "--no-pager", "-q", "-o", "short-monotonic"])
-        if res is None:
-            failures.append("journalctl: not installed")
-        elif res[0] != 0:
-            failures.append("journalctl: %s" % (res[2].strip() or res[0]))
-        else:
-            records = list(_dmesg_records(res[1]))
-            result["source"] = "journal"
+            result["source"] = source
     if records is None:
         r.warn("cannot read the kernel log, so table-full events are unknown (%s)" % "; ".join(failures))
         result["table_full_count"] = None
