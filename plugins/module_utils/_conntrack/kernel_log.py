@@ -19,7 +19,6 @@ TABLE_FULL = re.compile(r"table full(?: in netns (\d+))?, dropping packet")
 DMESG_TIME = re.compile(r"^\[\s*(\d+\.\d+)\]")
 
 
-
 def _boot_time(r):
     text = r.read("/proc/stat")
     if text:

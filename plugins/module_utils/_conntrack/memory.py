@@ -19,7 +19,6 @@ from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack imp
 SLAB_DIR = "/sys/kernel/slab/nf_conntrack"
 
 
-
 def _first_int(text):
     try:
         return int(text.split()[0])
