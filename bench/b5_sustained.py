@@ -57,11 +57,11 @@ def _set_globals(values):
 
 
 def _kernel_default():
-    """The boot default max and buckets for this RAM, from the collection's sizing code."""
-    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
+    """The boot default max and buckets for this RAM, from the collection's kernel rules."""
+    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
     with open("/proc/meminfo") as f:
         mem = int(f.readline().split()[1]) * 1024
-    return {"nf_conntrack_max": sizing.kernel_default_max(mem), "nf_conntrack_buckets": sizing.kernel_default_buckets(mem)}
+    return {"nf_conntrack_max": kernel.kernel_default_max(mem), "nf_conntrack_buckets": kernel.kernel_default_buckets(mem)}
 
 
 class Sampler(object):

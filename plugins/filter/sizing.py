@@ -9,19 +9,20 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.sizing_inputs import checked_number
 
 
 def _count(name, value, minimum=0):
     try:
-        return sizing.number(name, value, minimum=minimum, integer=True, allow_none=False)
+        return checked_number(name, value, minimum=minimum, integer=True, allow_none=False)
     except sizing.SizingError as exc:
         raise AnsibleFilterError(str(exc))
 
 
 def _depth(value):
     try:
-        depth = sizing.number("chain_depth", value, allow_none=False)
+        depth = checked_number("chain_depth", value, allow_none=False)
     except sizing.SizingError as exc:
         raise AnsibleFilterError(str(exc))
     if depth <= 0 or depth > 64:
@@ -52,7 +53,7 @@ def conntrack_default_max(mem_total_bytes):
         mem = sizing.parse_size(mem_total_bytes, "mem_total_bytes")
     except sizing.SizingError as exc:
         raise AnsibleFilterError(str(exc))
-    return sizing.kernel_default_max(mem)
+    return kernel.kernel_default_max(mem)
 
 
 class FilterModule(object):

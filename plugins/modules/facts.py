@@ -510,6 +510,8 @@ conntrack:
             - When kube-proxy runs, its conntrack settings, C(pid), C(flags) (the C(--conntrack-*) flags),
               C(config_file) and C(config) (the C(conntrack:) block of its C(--config), read through
               C(/proc/PID/root)), C(effective) (with kube-proxy's defaults) and C(notes).
+            - C(version) is its release (V(v1.30.2)) read from its executable, null when not found; C(layout)
+              is V(v1alpha1) or V(v1alpha2) (the block under C(linux), which no released kube-proxy loads).
             - M(netfilter.conntrack.recommend) predicts from it what kube-proxy writes at its next start.
           type: dict
           returned: when kube-proxy runs

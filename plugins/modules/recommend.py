@@ -169,9 +169,12 @@ options:
     default: true
   force:
     description:
-      - Accept a recommended C(nf_conntrack_max) below the entries in the table now, which happens when
-        O(memory_budget) caps it. Without it such a recommendation fails with the reason, so that nothing
-        applies a max that would drop new flows at once.
+      - Accept a recommended C(nf_conntrack_max) that would starve the host, which happens when
+        O(memory_budget) caps it. Without it the module fails, with the arithmetic, when the max would be
+        below the entries in the table now, under half the kernel's own default for the host's RAM, or
+        below the entries seen (the count, the fullest namespace, the TIME_WAIT projection) times
+        O(headroom), so that nothing applies a max that drops new flows at once or at the next peak.
+      - Planning calls have no host and are never refused.
     type: bool
     default: false
     version_added: 0.2.0
@@ -320,6 +323,10 @@ recommendation:
           at its next start (its own values; the hash size max / 4, raised only), C(differs) the keys where
           it would undo C(settings) (C(kube_proxy), C(recommended)), and C(conntrack) / C(conntrack_yaml) the
           C(conntrack:) block for its configuration that makes it write our values instead.
+        - C(release) is its minor release when known (else null, read with the rules under which it can undo
+          the most of ours), C(lowers) the table sizes it leaves below ours with the C(reason) (its cap of 1,048,576
+          on maxPerCore x CPUs from 1.36, or its own max), C(reproduces) whether the block holds our max on
+          that release (every release from 1.21 when unknown) and C(note) why not and what to do instead.
       type: dict
       version_added: 0.2.0
       sample: {pid: 812, config_file: /var/lib/kube-proxy/config.conf, predicted: {nf_conntrack_max: 131072},
@@ -402,7 +409,7 @@ def main():
             for warning in read_warnings or []:
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)
-        result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # issue 12: kubeproxy.py
+        result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # what its next start would undo
     except sizing.SizingError as exc:
         module.fail_json(msg=str(exc))
     for warning in result["warnings"]:

@@ -15,7 +15,9 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, kernel, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.verdict import (
+    FULL_RATIO, WARNING_RATIO, chain_depth_severity, usage_severity)
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.values import dig as _get
 
 REPORT_VERSION = 1
@@ -29,11 +31,11 @@ DEFAULT_THRESHOLDS = {
     # 75% is where node-mixin's NodeHighNumberConntrackEntriesUsed alert fires. netdata's
     # netfilter_conntrack_full warns above 90% and is critical above 95%: our critical is
     # its warning. The recommend module's verdict uses the same two levels.
-    "usage_warning_ratio": sizing.WARNING_RATIO,
-    "usage_critical_ratio": sizing.CRITICAL_RATIO,
+    "usage_warning_ratio": WARNING_RATIO,
+    "usage_critical_ratio": FULL_RATIO,
     # max / buckets. The kernel's boot default is 1, kube-proxy's 4 (the recommend verdict's
     # limit too); the old "hashsize = max / 8" advice gives 8.
-    "chain_depth_warning": sizing.DEEP_CHAIN_DEPTH,
+    "chain_depth_warning": kernel.DEEP_CHAIN_DEPTH,
     "chain_depth_critical": 16.0,
     # Used when the recommendation carries no budget: share of RAM that a full table may use.
     "memory_budget_share": 0.10,
@@ -148,14 +150,10 @@ def human_bytes(value):
 
 def rule_usage(facts, rec, metrics, thresholds):
     ratio = metrics.get("usage_ratio")
-    if ratio is None:
+    level = usage_severity(ratio, thresholds["usage_warning_ratio"], thresholds["usage_critical_ratio"])
+    if level is None:
         return []
-    if ratio >= thresholds["usage_critical_ratio"]:
-        sev, limit = "critical", thresholds["usage_critical_ratio"]
-    elif ratio >= thresholds["usage_warning_ratio"]:
-        sev, limit = "warning", thresholds["usage_warning_ratio"]
-    else:
-        return []
+    sev, limit = level
     return [_finding("usage", sev, "conntrack table %s full (%s of %s entries; %s threshold %s)" % (
         _pct(ratio), metrics.get("count"), metrics.get("max"), sev, _pct(limit)), round(ratio, 6), limit)]
 
@@ -202,14 +200,10 @@ def rule_table_full_log(facts, rec, metrics, thresholds):
 
 def rule_chain_depth(facts, rec, metrics, thresholds):
     depth = _num(metrics.get("chain_depth_at_max"))
-    if depth is None:
+    level = chain_depth_severity(depth, thresholds["chain_depth_warning"], thresholds["chain_depth_critical"])
+    if level is None:
         return []
-    if depth > thresholds["chain_depth_critical"]:
-        sev, limit = "critical", thresholds["chain_depth_critical"]
-    elif depth > thresholds["chain_depth_warning"]:
-        sev, limit = "warning", thresholds["chain_depth_warning"]
-    else:
-        return []
+    sev, limit = level
     return [_finding("chain_depth", sev, "a full table would average %.1f entries per hash bucket "
                      "(nf_conntrack_max %s / nf_conntrack_buckets %s; above %g)" % (
                          depth, metrics.get("max"), metrics.get("buckets"), limit), round(depth, 3), limit)]
@@ -249,7 +243,7 @@ def _runtime_only(facts, drift):
     persistent = env.get("persistent") or {}
     sysctl = persistent.get("sysctl") or {}
     modprobe = persistent.get("modprobe") or {}
-    default = sizing.kernel_default_max(int(mem_total), int(_num(memory.get("page_size_bytes")) or sizing.PAGE_SIZE))
+    default = kernel.kernel_default_max(int(mem_total), int(_num(memory.get("page_size_bytes")) or kernel.PAGE_SIZE))
     settings = facts.get("settings") or {}
     findings = []
     for key in ("nf_conntrack_max", "nf_conntrack_buckets"):
@@ -405,7 +399,7 @@ def memory_at_max(facts, rec):
     if not cmax or not per_entry:
         return None
     bucket_bytes = (_num(rec_memory.get("bucket_bytes")) or _num(memory.get("bucket_size_bytes"))
-                    or sizing.BUCKET_BYTES)
+                    or kernel.BUCKET_BYTES)
     return sizing.memory_bytes(cmax, _num(usage.get("buckets")) or 0, per_entry, bucket_bytes)
 
 
@@ -431,6 +425,30 @@ def rule_causes(facts, rec, metrics, thresholds):
 
 RULES = RULES + (rule_causes,)
 RULE_NAMES = RULE_NAMES + tuple("cause_" + c for c in advisor.CAUSE_IDS) + ("kube_proxy_block",)
+
+
+def rule_kube_proxy_lowers(facts, rec, metrics, thresholds):
+    """kube-proxy will cap or lower the table the collection sized: one finding per key, with the
+    release, the rule that does it and, when no config block can hold our max, what to do."""
+    kp = (rec or {}).get("kube_proxy") or {}
+    findings = []
+    for key, low in sorted((kp.get("lowers") or {}).items()):
+        release = "kube-proxy %s" % kp["release"] if kp.get("release") else "kube-proxy (release unknown)"
+        message = "%s will set %s=%s at its next start, below the sized %s: %s" % (
+            release, key, low["kube_proxy"], low["recommended"], low["reason"])
+        if kp.get("note"):
+            message += "; no conntrack block can fix this: " + kp["note"]
+        else:
+            message += "; the kube_proxy_block finding gives the block that keeps ours"
+        f = _finding("kube_proxy_lowers", "warning", message, low["kube_proxy"], low["recommended"], key=key)
+        f.update(evidence={"release": kp.get("release"), "effective": kp.get("effective"),
+                           "config_file": kp.get("config_file"), "reason": low["reason"]})
+        findings.append(f)
+    return findings
+
+
+RULES = RULES + (rule_kube_proxy_lowers,)
+RULE_NAMES = RULE_NAMES + ("kube_proxy_lowers",)
 
 # The signal rules that a cause of the advisor accounts for when both are found on one host:
 # the report shows them under their cause, as its evidence, instead of as problems of their own.

@@ -47,3 +47,21 @@ def test_time_wait_entries_give_the_observed_close_rate(netns):
     count = rec["entries"]["sources"]["current_count"]
     assert rec["entries"]["sources"]["observed_rate"] == count - time_wait + -(-time_wait * 60 // 120)
     assert rec["settings"]["nf_conntrack_tcp_timeout_time_wait"] == 60
+
+
+def test_a_budget_that_would_starve_the_host_is_refused_without_force(netns):
+    # 1MiB for 1GiB: on any host with over 64 MiB of RAM that caps max far below the kernel's own default.
+    mem_total = int(open("/proc/meminfo").readline().split()[1]) * 1024
+    before = read_int("nf_conntrack_max")
+    refused = run_module("recommend", {"memory_budget": "1MiB", "table": False}, netns=netns)
+    # ansible 2.19's tree output drops "failed"; the adhoc output still says so
+    assert refused.get("failed") is True or "Task failed" in refused["_stdout"], refused
+    assert "recommendation" not in refused
+    assert refused["msg"].startswith("refusing a table this small: the memory budget of 1.0 MiB caps nf_conntrack_max")
+    assert "the kernel's own default of" in refused["msg"] and "pass force=true" in refused["msg"]
+    assert "Traceback" not in refused["_stdout"] + refused["_stderr"]
+    forced = recommend_in(netns, memory_budget="1MiB", table=False, force=True)
+    assert forced["memory"]["capped"] is True
+    assert forced["settings"]["nf_conntrack_max"] < forced["entries"]["floor"] / 2
+    assert "%d entries x" % forced["settings"]["nf_conntrack_max"] in refused["msg"]
+    assert mem_total > 64 << 20 and read_int("nf_conntrack_max") == before

@@ -13,9 +13,7 @@ recommend's verdict carries the list as ``causes``; the audit turns each into a 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import re
-
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, verdict
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.values import dig as _get, number as _num
 
 # Kernel changes that narrow the UDP insert race (same socket, two packets, two CPUs, one of
@@ -27,18 +25,12 @@ UDP_RACE_FIXES = (
     ((6, 12), "8af79d3edb5f", "packets that went through NFQUEUE no longer race their own entry"),
 )
 UDP_RACE_MITIGATED = (5, 6)
-FULL_RATIO = 0.90
 # search_restart per second above which it is more than the occasional resize.
 SEARCH_RESTART_RATE = 100.0
 # A share of invalid among new entries (since boot) that is more than noise.
 INVALID_SHARE = 0.01
 NOTRACK_UDP_SHARE = 0.5
 NOTRACK_MIN_ENTRIES = 10000
-
-
-def kernel_version(release):
-    m = re.match(r"^(\d+)\.(\d+)", release or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def namespace_label(ns):
@@ -85,7 +77,7 @@ class View(object):
         self.settings = facts.get("settings") or {}
         self.env = facts.get("environment") or {}
         self.table = facts.get("table") or {}
-        self.version = kernel_version(facts.get("kernel_release"))
+        self.version = kernel.kernel_version(facts.get("kernel_release"))
 
     def total(self, name):
         return _num(self.totals.get(name)) or 0
@@ -125,7 +117,7 @@ def cause_table_full(v):
     spaces = _ns_with(v.facts, "drop")
     # The module's own namespace is already in the top-level counters.
     drops = v.total("drop") + sum(n["drop"] for n in spaces if not n["current"])
-    full = bool(cmax) and count is not None and count >= FULL_RATIO * cmax
+    full = bool(cmax) and count is not None and count >= verdict.FULL_RATIO * cmax
     if not (drops or logged or full):
         return []
     ev = v.evidence("drop", "early_drop")

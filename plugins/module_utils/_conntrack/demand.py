@@ -16,6 +16,8 @@ __metaclass__ = type
 
 import math
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.values import number
+
 
 def _delta(deltas, key):
     value = deltas.get(key)
@@ -79,7 +81,7 @@ def saturated_demand(sample, count, lifetime_now_seconds, lifetime_seconds):
 
 
 def _positive(num):
-    return isinstance(num, (int, float)) and not isinstance(num, bool) and num > 0
+    return (number(num) or 0) > 0
 
 
 def _fmt(num):

@@ -32,6 +32,8 @@ TIMEOUT_MAX_SECONDS = INT_MAX // 1000
 BUCKETS_MAX = INT_MAX // 8
 PAGE_SIZE = 4096
 BUCKET_BYTES = 8   # one hlist_nulls_head (a pointer) per bucket on 64-bit
+# The same on the host this runs on: a pointer, so 4 on a 32-bit userland.
+HOST_BUCKET_BYTES = struct.calcsize("P")
 
 # kind: int | bool | buckets | timeout; unit: entries | buckets | seconds | bytes | None;
 # group: table | timeout | option | frag6 (timeouts are the protocol state timeouts the
@@ -136,7 +138,8 @@ KEY_RE = re.compile(r"^nf_conntrack_[a-z0-9_]+$")
 
 
 # ------------------------------------------------------------------ kube-proxy
-# kube-proxy sets hashsize to max / 4 when the hash size is below that.
+# Which keys it writes lives in KEYS above; how each release writes them (the cap, raise-only
+# releases, the hash size) lives in kubeproxy.py's release table. These names stay for callers.
 KUBE_PROXY_MAX_PER_BUCKET = 4
 
 # Average entries per bucket above which lookups walk long chains (max / buckets).
@@ -154,46 +157,26 @@ def kube_proxy_keys(version=None, by_default_only=False):
                         and (spec.kube_proxy_by_default or not by_default_only)))
 
 
-# How kube-proxy writes a key it owns at each start (cmd/kube-proxy/app/conntrack.go):
-# - the hashsize only when it is below max / 4, in every release;
-# - the sysctls: 1.22 to 1.28 left a value above its own alone (kubernetes#103174); 1.29 reverted
-#   that (#120448), so it writes its value whenever the current one differs, lower or higher;
-#   #142035 (1.38, and the 1.36/1.37 patch releases that carry it) made nf_conntrack_max alone
-#   raise-only again. Its version is not visible from /proc, so None means "unknown" and is
-#   answered with the behaviour that can undo ours: it writes its own value.
-KUBE_PROXY_RAISE_ONLY_RELEASES = ((1, 22), (1, 28))
-KUBE_PROXY_MAX_RAISE_ONLY_SINCE = (1, 38)
+def _kubeproxy():
+    # Imported late: kubeproxy.py imports this module for KEYS and the bucket rounding.
+    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy
+    return kubeproxy
 
 
 def kube_proxy_raises_only(key, version=None):
     """True when kube-proxy ``version`` ((major, minor), None: unknown) leaves a value of
     ``key`` above its own alone; False when it writes its own value over ours either way."""
-    if key == "nf_conntrack_buckets":
-        return True
-    if version is None:
-        return False
-    version = tuple(version)[:2]
-    first, last = KUBE_PROXY_RAISE_ONLY_RELEASES
-    if first <= version <= last:
-        return True
-    return key == "nf_conntrack_max" and version >= KUBE_PROXY_MAX_RAISE_ONLY_SINCE
+    return _kubeproxy().raises_only(key, version)
 
 
 def after_kube_proxy_restart(key, intended, current, version=None):
-    """The value of ``key`` once kube-proxy ``version`` has started again, when its own
-    configuration asks for ``intended`` (None or 0: its configuration leaves the key alone)."""
-    if key not in KEYS or KEYS[key].kube_proxy is None or not intended:
-        return current
-    if key == "nf_conntrack_buckets":
-        intended = round_buckets(intended)
-    if kube_proxy_raises_only(key, version) and current is not None and current >= intended:
-        return current
-    return intended
+    """The value of ``key`` once kube-proxy ``version`` has started again (kubeproxy.after_restart)."""
+    return _kubeproxy().after_restart(key, intended, current, version)
 
 
 def kube_proxy_buckets(max_entries):
     """The hash size kube-proxy asks for with its max (before the kernel rounds it)."""
-    return max(1, int(max_entries) // KUBE_PROXY_MAX_PER_BUCKET)
+    return max(1, _kubeproxy().hash_size(max_entries))
 
 
 # ------------------------------------------------------------------ rounding
@@ -211,7 +194,7 @@ def host_granularity():
         page = os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         page = PAGE_SIZE
-    return bucket_granularity(page, struct.calcsize("P"))
+    return bucket_granularity(page, HOST_BUCKET_BYTES)
 
 
 def round_up(value, step):
@@ -227,6 +210,15 @@ def round_buckets(buckets, granularity=GRANULARITY):
 def largest_buckets(granularity=GRANULARITY, bucket_bytes=BUCKET_BYTES):
     """The largest rounded bucket count nf_ct_alloc_hashtable accepts."""
     return (INT_MAX // bucket_bytes) // granularity * granularity
+
+
+# ------------------------------------------------------------------ per-entry memory
+# The extension area (nf_ct_ext): one krealloc'd block per entry, at least
+# NF_CT_EXT_PREALLOC bytes. Sizes of the 6.x structs on 64-bit.
+EXT_HEADER_BYTES = 16
+EXTENSION_BYTES = {"nat": 8, "acct": 32, "timestamp": 16, "events": 24, "labels": 16, "helper": 64}
+EXT_PREALLOC_BYTES = 128
+KMALLOC_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024)
 
 
 # ------------------------------------------------------------------ boot defaults

@@ -12,7 +12,6 @@ __metaclass__ = type
 
 import os
 import re
-import struct
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
 
@@ -54,7 +53,7 @@ def read_memory(r, buckets):
         mem["slab_bytes_in_use"] = mem["total_objects"] * mem["slab_size_bytes"]
     if mem["source"] == "none":
         r.warn("no nf_conntrack slab found in /sys/kernel/slab or /proc/slabinfo: per-entry memory is unknown")
-    bucket_size = struct.calcsize("P")  # one hlist_nulls_head pointer per bucket
+    bucket_size = kernel.HOST_BUCKET_BYTES
     mem["bucket_size_bytes"] = bucket_size
     mem["hash_table_bytes"] = buckets * bucket_size if buckets is not None else None
     mem["mem_total_bytes"] = kernel.mem_total_bytes(r.read("/proc/meminfo"))

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import stat as stat_module
-import struct
 import subprocess
 import time
 from collections import namedtuple
@@ -485,7 +484,7 @@ def read_persistent(r, exclude=()):
 
 
 def _round_buckets(value, page_size):
-    return kernel.round_buckets(value, kernel.bucket_granularity(page_size, struct.calcsize("P")))
+    return kernel.round_buckets(value, kernel.bucket_granularity(page_size, kernel.HOST_BUCKET_BYTES))
 
 
 def build_drift(settings, persistent, module_type, page_size):

@@ -79,3 +79,11 @@ def test_a_budget_below_the_live_count_fails_unless_forced():
     result = run_module("recommend", {"facts": _crowded_host(), "memory_budget": "16MiB", "force": True})
     assert result.get("failed") is not True, result
     assert result["recommendation"]["settings"]["nf_conntrack_max"] < 200000
+
+
+def test_a_budget_that_starves_an_idle_host_fails_before_anything_unless_forced():
+    assert_clean_failure(run_module("recommend", {"facts": quiet_host(), "memory_budget": "1MiB"}),
+                         "under 50% of the kernel's own default of 262144")
+    result = run_module("recommend", {"facts": quiet_host(), "memory_budget": "1MiB", "force": True})
+    assert result.get("failed") is not True, result
+    assert result["recommendation"]["settings"]["nf_conntrack_max"] == 3584

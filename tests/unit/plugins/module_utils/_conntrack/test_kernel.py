@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, sizing, writing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, writing
 
 PLUGINS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "plugins"))
 KERNEL_PY = os.path.join(PLUGINS, "module_utils", "_conntrack", "kernel.py")
@@ -37,6 +37,7 @@ def literal_collections(text, dicts=True):
     ("-(-", "rounding up (buckets, max, alignment)"),
     ("MemTotal:", "parsing /proc/meminfo"),
     ('"#;"', "parsing sysctl.d lines"),
+    ("def kernel_version(", "reading the kernel version"),
 ])
 def test_each_kernel_rule_is_written_only_in_kernel_py(marker, rule):
     assert marker in open(KERNEL_PY).read()
@@ -57,8 +58,7 @@ def test_no_other_plugin_lists_the_global_kube_proxy_or_timeout_keys():
 def test_the_users_of_the_table_see_the_same_objects():
     assert writing.KEYS is kernel.WRITABLE_KEYS
     assert writing.GLOBAL_KEYS is kernel.GLOBAL_KEYS
-    assert sizing.KERNEL_TIMEOUTS is kernel.KERNEL_TIMEOUTS
-    assert sizing.round_buckets is kernel.round_buckets is writing.round_buckets
+    assert kernel.round_buckets is writing.round_buckets
 
 
 def test_table_has_every_writable_key_with_a_consistent_range():

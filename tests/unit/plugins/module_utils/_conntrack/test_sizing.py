@@ -2,10 +2,11 @@
 import copy
 import json
 import os
+import re
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, sizing
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.sizing import SizingError, recommend
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "facts")
@@ -37,7 +38,7 @@ def full_host(count, max_entries=262144, **changes):
 @pytest.mark.parametrize("written, read_back", [(100000, 100352), (512, 512), (513, 1024), (1, 512),
                                                 (262144, 262144), (1170000, 1170432)])
 def test_buckets_round_up_like_the_kernel(written, read_back):
-    assert sizing.round_buckets(written) == read_back
+    assert kernel.round_buckets(written) == read_back
 
 
 @pytest.mark.parametrize("mem, buckets", [
@@ -51,15 +52,15 @@ def test_buckets_round_up_like_the_kernel(written, read_back):
     (64 << 20, 1024),             # the kernel's minimum
 ])
 def test_default_max_follows_nf_conntrack_init_start(mem, buckets):
-    assert sizing.kernel_default_buckets(mem) == buckets
-    assert sizing.kernel_default_max(mem) == buckets
+    assert kernel.kernel_default_buckets(mem) == buckets
+    assert kernel.kernel_default_max(mem) == buckets
 
 
 def test_expect_max_follows_nf_conntrack_expect_init():
-    assert sizing.kernel_expect_max(262144) == 4096    # what this host shows
-    assert sizing.kernel_expect_max(65536) == 1024
-    assert sizing.kernel_expect_max(512) == 8
-    assert sizing.kernel_expect_max(100) == 4     # at least one slot
+    assert kernel.kernel_expect_max(262144) == 4096    # what this host shows
+    assert kernel.kernel_expect_max(65536) == 1024
+    assert kernel.kernel_expect_max(512) == 8
+    assert kernel.kernel_expect_max(100) == 4     # at least one slot
 
 
 def test_buckets_for_chain_depth():
@@ -283,6 +284,63 @@ def test_a_capped_max_below_the_current_count_is_a_warning_with_force():
     rec = recommend(facts, memory_budget="16MiB", force=True)
     assert rec["settings"]["nf_conntrack_max"] < 200000
     assert any("below the current count 200000" in w for w in rec["warnings"])
+
+
+@pytest.mark.parametrize("profile", sorted(sizing.PROFILES))
+def test_each_profile_reason_is_said_once_and_true_for_the_value_it_explains(profile):
+    spec = sizing.PROFILES[profile]
+    rec = recommend(quiet_host(), profile=profile)
+    assert sorted(spec["reasons"]) == sorted(spec["timeouts"])
+    texts = dict((key, rec["reasons"][key]) for key in spec["timeouts"])
+    # once: the profile's references stay in rec["profile"], and no key repeats another's reason
+    assert rec["profile"]["sources"] == spec["sources"]
+    assert not any(source in text for source in spec["sources"] for text in texts.values())
+    tails = [text.split("); ", 1)[1] for text in texts.values()]
+    assert len(set(tails)) == len(tails)
+    for key, seconds in spec["timeouts"].items():
+        text = texts[key]
+        assert text.startswith("%s profile: %d s (kernel default " % (profile, seconds)), text
+        # every bound is cited in seconds so that it can be held against the value
+        assert not re.search(r"at (least|most) [0-9.]+ (min|minutes|h|hours)\b", text), text
+        for bound in re.findall(r"at least (\d+) s\b", text):
+            assert seconds >= int(bound), text
+        for bound in re.findall(r"at most (\d+) s\b", text):
+            assert seconds <= int(bound), text
+
+
+def test_a_budget_far_below_the_kernel_default_is_refused_with_the_arithmetic():
+    # The typo of 1MiB for 1GiB on an idle host: 3584 entries where the kernel alone gives 262144.
+    with pytest.raises(SizingError) as info:
+        recommend(quiet_host(), memory_budget="1MiB")
+    message = str(info.value)
+    assert message.startswith("refusing a table this small: the memory budget of 1.0 MiB caps nf_conntrack_max"
+                              " at 3584 (3584 entries x 256 B + 3584 buckets x 8 B = 924.0 KiB), under 50% of the"
+                              " kernel's own default of 262144 for 23.5 GiB of RAM.")
+    assert message.endswith("raise memory_budget, or pass force=true to accept it")
+    assert (info.value.option, info.value.value) == ("memory_budget", "1MiB")
+
+
+def test_a_budget_below_the_peak_seen_with_headroom_is_refused():
+    # 118784 fits 30MiB and the count, but not the count with the 1.5 headroom.
+    with pytest.raises(SizingError) as info:
+        recommend(full_host(count=100000), memory_budget="30MiB")
+    assert "below the 100000 entries seen in the table now x 1.5 headroom = 150000" in str(info.value)
+
+
+def test_force_accepts_a_small_table_and_keeps_the_warnings():
+    rec = recommend(quiet_host(), memory_budget="1MiB", force=True)
+    assert rec["settings"]["nf_conntrack_max"] == 3584
+    assert any("below the kernel's own default" in w for w in rec["warnings"])
+
+
+def test_a_budget_that_still_holds_half_the_kernel_default_and_the_peak_is_accepted():
+    rec = recommend(quiet_host(), memory_budget="40MiB")
+    assert rec["memory"]["capped"] is True and rec["settings"]["nf_conntrack_max"] >= 262144 / 2
+
+
+def test_planning_has_no_host_to_starve_and_is_never_refused():
+    rec = recommend(None, peak_entries=1000, mem_total_bytes="16GiB", memory_budget="1MiB")
+    assert rec["settings"]["nf_conntrack_max"] < 262144 / 2
 
 
 @pytest.mark.parametrize("option, value, accepted", [

@@ -2,7 +2,7 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, sizing
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.sizing import recommend
 
 GIB = 1 << 30
@@ -52,7 +52,7 @@ def test_more_load_never_yields_a_smaller_max(load, machine, factor):
 def test_buckets_are_always_a_multiple_of_512(load, machine):
     rec = recommend(None, **dict(load, **machine))
     assert rec["settings"]["nf_conntrack_buckets"] % 512 == 0
-    assert rec["settings"]["nf_conntrack_buckets"] == sizing.round_buckets(rec["settings"]["nf_conntrack_buckets"])
+    assert rec["settings"]["nf_conntrack_buckets"] == kernel.round_buckets(rec["settings"]["nf_conntrack_buckets"])
     assert rec["settings"]["nf_conntrack_max"] / rec["settings"]["nf_conntrack_buckets"] \
         <= machine["target_chain_depth"]
 
@@ -75,12 +75,12 @@ def test_a_fuller_host_never_gets_a_smaller_max(count, more, current_max, droppe
         assert big["settings"]["nf_conntrack_max"] > current_max
 
 
-@given(st.integers(min_value=1, max_value=sizing.BUCKETS_MAX))
+@given(st.integers(min_value=1, max_value=kernel.BUCKETS_MAX))
 def test_rounding_is_idempotent_and_never_rounds_down(buckets):
-    once = sizing.round_buckets(buckets)
+    once = kernel.round_buckets(buckets)
     assert once >= buckets
     assert once - buckets < 512
-    assert sizing.round_buckets(once) == once
+    assert kernel.round_buckets(once) == once
 
 
 @SETTINGS
@@ -111,17 +111,17 @@ def test_profile_floors_hold_when_the_budget_allows(load, machine):
     rec = recommend(None, **dict(load, **machine))
     profile = sizing.PROFILES[machine["profile"]]
     floor = max(profile["floor_entries"], profile.get("floor_entries_per_cpu", 0) * machine["cpu_count"],
-                sizing.kernel_default_max(machine["mem_total_bytes"]))
+                kernel.kernel_default_max(machine["mem_total_bytes"]))
     if not (rec["memory"]["capped"] or rec["memory"]["limited_by_kernel"]):
         assert rec["settings"]["nf_conntrack_max"] >= floor
         assert rec["settings"]["nf_conntrack_max"] >= rec["entries"]["needed"] * machine["headroom"] - 1e-6
     for key, seconds in rec["settings"].items():
-        if key in sizing.UNSAFE_FLOOR_SECONDS:
-            assert seconds >= sizing.UNSAFE_FLOOR_SECONDS[key]
+        if key in kernel.SAFE_FLOOR_SECONDS:
+            assert seconds >= kernel.SAFE_FLOOR_SECONDS[key]
 
 
 @SETTINGS
-@given(st.dictionaries(st.sampled_from(sorted(sizing.KERNEL_TIMEOUTS)),
+@given(st.dictionaries(st.sampled_from(sorted(kernel.KERNEL_TIMEOUTS)),
                        st.integers(min_value=-10, max_value=3000000), max_size=4))
 def test_timeouts_are_either_refused_or_within_the_kernel_range(timeouts):
     try:
@@ -131,4 +131,4 @@ def test_timeouts_are_either_refused_or_within_the_kernel_range(timeouts):
         return
     for key, seconds in timeouts.items():
         assert rec["settings"][key] == seconds
-        assert max(1, sizing.UNSAFE_FLOOR_SECONDS.get(key, 1)) <= seconds <= sizing.TIMEOUT_MAX_SECONDS
+        assert max(1, kernel.SAFE_FLOOR_SECONDS.get(key, 1)) <= seconds <= kernel.TIMEOUT_MAX_SECONDS

@@ -266,12 +266,12 @@ def test_originals_of_an_unloaded_module_take_the_values_other_boot_files_set(tm
 
 
 def test_boot_defaults_follow_the_kernel_version():
-    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
+    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
     gib = 1 << 30
-    assert sizing.boot_defaults("6.18.0", 23 * gib)["nf_conntrack_max"] == 262144
-    old = sizing.boot_defaults("5.10.0-30-amd64", 8 * gib)
+    assert kernel.boot_defaults("6.18.0", 23 * gib)["nf_conntrack_max"] == 262144
+    old = kernel.boot_defaults("5.10.0-30-amd64", 8 * gib)
     assert (old["nf_conntrack_buckets"], old["nf_conntrack_max"]) == (65536, 262144)
-    assert sizing.boot_defaults("6.1.0", 2 * gib, hashsize=10000)["nf_conntrack_max"] == 8 * 10240
+    assert kernel.boot_defaults("6.1.0", 2 * gib, hashsize=10000)["nf_conntrack_max"] == 8 * 10240
 
 
 # 5. Only our own files in the boot's directories are managed paths.
