@@ -15,9 +15,9 @@ def main():
     sys.path.insert(0, sys.argv[1])
     mode = sys.argv[2]
     start = time.perf_counter()
-    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
+    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, reading
     imported = time.perf_counter()
-    facts, warnings = reading.gather(table=(mode == "walk"))
+    facts, warnings = gathering.FactsReader(reading.Reader(), gathering.ReadOptions(table=(mode == "walk"))).gather()
     done = time.perf_counter()
     table = facts.get("table") or {}
     print(json.dumps({

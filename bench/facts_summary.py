@@ -4,7 +4,7 @@
 
 Fills a test namespace with ENTRIES UDP entries (support.traffic.udp_fill) under a
 raised global max, then times, inside that namespace:
-  - reading.gather() in summary mode (in-process, 20 runs),
+  - the facts gathering in summary mode (in-process, 20 runs),
   - the same with the table walk (and the process's peak RSS), and
     `wc -l < /proc/net/nf_conntrack` for scale,
   - one real `ansible -m netfilter.conntrack.facts` run (wall clock, mostly ansible itself).
@@ -28,11 +28,11 @@ from support.kernel import Netns, exclusive_kernel, saved_sysctls, write_value  
 INNER = r'''
 import json, resource, statistics, subprocess, sys, time
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, reading
 def timed(n, **kw):
     out = []
     for _i in range(n):
-        t = time.perf_counter(); facts, _w = reading.gather(**kw); out.append(time.perf_counter() - t)
+        t = time.perf_counter(); facts, _w = gathering.FactsReader(reading.Reader(), gathering.ReadOptions(**kw)).gather(); out.append(time.perf_counter() - t)
     return facts, out
 facts, summary = timed(20)
 core_facts, core = timed(20, kernel_log=False, environment=False)

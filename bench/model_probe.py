@@ -13,8 +13,8 @@ import sys
 def main():
     sys.path.insert(0, sys.argv[1])
     inputs = json.loads(sys.argv[2])
-    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
-    facts = reading.gather(table=inputs.pop("_table", False))[0]
+    from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, reading, sizing
+    facts = gathering.FactsReader(reading.Reader(), gathering.ReadOptions(table=inputs.pop("_table", False))).gather()[0]
     load = inputs.pop("_rate_model", None)
     if load is not None:
         # Little's law alone, under the timeouts this namespace runs with now: the model

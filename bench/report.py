@@ -73,9 +73,9 @@ def rows(results_dir):
                 ("B2", "%s: 3 pipelines together" % label, "%s (%s)" % (_s(t["pipelines_total_seconds"]), ", ".join(
                     "%s %s" % (k, _s(v["seconds"])) for k, v in sorted(t["pipelines"].items()))),
                  "3 x 2.9 s at 1M (issue)", ""),
-                ("B2", "%s: facts walk" % label, "%s, peak RSS %s; %sx faster than the pipelines, %sx the bare read" % (
-                    _s(walk.get("seconds")), _mb(walk.get("peak_rss_bytes")), t["walk_speedup_vs_pipelines"],
-                    t["walk_over_bare_read"]), ">= 3x, <= 2x, <= 100 MB",
+                ("B2", "%s: facts walk" % label, "%s, peak RSS %s; %sx faster than the fastest pipeline, %sx the bare read" % (
+                    _s(walk.get("seconds")), _mb(walk.get("peak_rss_bytes")), t.get("walk_speedup_vs_fastest_pipeline"),
+                    t["walk_over_bare_read"]), ">= 2x the fastest pipeline, <= 100 MB, <= 1.5x the bare read",
                  ", ".join("%s" % _yes(v) for k, v in sorted(t["goals"].items()) if k.startswith("walk"))),
                 ("B2", "%s: facts summary" % label, "%s in gather() (%s for the whole process)" % (
                     _s(summ.get("seconds"), 3), _s(summ.get("process_seconds"), 3)), "<= 50 ms",

@@ -14,10 +14,10 @@ from support.kernel import Netns, exclusive_kernel, saved_sysctls, write_value  
 PROBE = r'''
 import statistics, sys, time
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, reading
 runs = []
 for _i in range(15):
-    t = time.perf_counter(); reading.gather(); runs.append(time.perf_counter() - t)
+    t = time.perf_counter(); gathering.FactsReader(reading.Reader()).gather(); runs.append(time.perf_counter() - t)
 print(statistics.median(runs))
 '''
 

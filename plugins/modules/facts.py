@@ -557,8 +557,7 @@ conntrack:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import namespaces
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, reading
 
 
 def main():
@@ -578,16 +577,14 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    problem = reading.option_problem(p["table_limit"], p["top_sources"], p["sample_seconds"])
+    problem = gathering.option_problem(p["table_limit"], p["top_sources"], p["sample_seconds"])
     if problem:
         module.fail_json(msg=problem)
-    facts, warnings = reading.gather_on_host(
-        module, table=p["table"], table_limit=p["table_limit"], top_sources=p["top_sources"],
-        sample_seconds=p["sample_seconds"], kernel_log=p["gather_kernel_log"],
-        environment=p["gather_environment"], table_source=p["table_source"], record_file=p["record_file"])
-    # issue 12 (namespaces.py): every namespace when asked; the datapath and kube-proxy's settings.
-    options = dict((k, p[k]) for k in ("namespaces", "namespaces_table", "table_limit", "top_sources"))
-    namespaces.extend_facts(facts, dict(options, environment=p["gather_environment"]), **reading.host_commands(module))
+    options = gathering.ReadOptions(
+        table=p["table"], table_limit=p["table_limit"], table_source=p["table_source"], top_sources=p["top_sources"],
+        sample_seconds=p["sample_seconds"], kernel_log=p["gather_kernel_log"], environment=p["gather_environment"],
+        record_file=p["record_file"], namespaces=p["namespaces"], namespaces_table=p["namespaces_table"])
+    facts, warnings = gathering.gather_on_host(module, options)
     for message in warnings:
         module.warn(message)
     module.exit_json(changed=False, conntrack=facts, ansible_facts={"conntrack": facts})

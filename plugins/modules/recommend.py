@@ -354,8 +354,8 @@ recommendation:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading, sizing
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy, namespaces
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy
 
 
 def main():
@@ -400,13 +400,12 @@ def main():
                 module.fail_json(msg="facts is empty: pass ansible_facts.conntrack, or planning=true")
         else:
             # No facts given: read the host here, through the facts module's reader and its rules.
-            problem = reading.option_problem(module.params["table_limit"], sample_seconds=module.params["sample_seconds"])
+            problem = gathering.option_problem(module.params["table_limit"], sample_seconds=module.params["sample_seconds"])
             if problem:
                 module.fail_json(msg=problem)
-            facts, read_warnings = reading.gather_on_host(
-                module, table=module.params["table"], table_limit=module.params["table_limit"],
-                sample_seconds=module.params["sample_seconds"])
-            namespaces.extend_facts(facts, **reading.host_commands(module))
+            facts, read_warnings = gathering.gather_on_host(module, gathering.ReadOptions(
+                table=module.params["table"], table_limit=module.params["table_limit"],
+                sample_seconds=module.params["sample_seconds"]))
             for warning in read_warnings or []:
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)

@@ -2,7 +2,7 @@
 # Copyright (c) netfilter.conntrack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Every network namespace on the host, seen from where the module runs (issue 12).
+"""Every network namespace on the host, seen from where the module runs.
 
 Private to this collection: not an API. Stdlib only, no ``setns`` and no command per
 namespace: a namespace is read through a process inside it (``/proc/PID/net/...``
@@ -21,8 +21,6 @@ import re
 import socket
 import struct
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import datapath
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import table as table_walk
 
@@ -385,31 +383,3 @@ def read_namespaces(r, table=False, table_limit=None, top_sources=10, nsid=True)
             ctx["nsid"].close()
     result.sort(key=_sort_key)
     return result
-
-
-def extend_facts(facts, options=None, run_command=None, which=None, root="/"):
-    """The facts and recommend modules' hook (issue 12). ``options``: ``namespaces`` (none | all),
-    ``namespaces_table``, ``table_limit``, ``top_sources``, ``environment`` (default true). Adds
-    ``namespaces`` when asked and, under the environment, the datapath (eBPF, ENA) and kube-proxy's
-    conntrack settings. Warnings join the facts'."""
-    o = dict({"namespaces": "none", "namespaces_table": False, "table_limit": None, "top_sources": 10,
-              "environment": True}, **(options or {}))
-    r = reading.Reader(root, run_command=run_command, which=which)
-    env = facts.get("environment")
-    steps = []
-    if o["environment"] and isinstance(env, dict):
-        steps.append(("datapath", lambda: env.__setitem__("datapath", datapath.read_datapath(r))))
-        if env.get("kube_proxy_running"):
-            steps.append(("kube-proxy", lambda: env.__setitem__("kube_proxy", kubeproxy.read_kube_proxy(r))))
-    if o["namespaces"] not in (None, "none"):
-        steps.append(("namespaces", lambda: facts.__setitem__("namespaces", read_namespaces(
-            r, table=o["namespaces_table"], table_limit=o["table_limit"], top_sources=o["top_sources"]))))
-    for what, step in steps:
-        try:
-            step()
-        except Exception as exc:  # partial facts beat no facts
-            r.warn("could not read the %s: %s: %s" % (what, type(exc).__name__, exc))
-    for w in r.warnings:
-        if w not in facts.setdefault("warnings", []):
-            facts["warnings"].append(w)
-    return facts

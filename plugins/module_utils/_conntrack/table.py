@@ -13,11 +13,15 @@ format::
     ipv4     2 udp      17 29 src=10.0.0.1 dst=... [UNREPLIED] src=... mark=0 use=1
     ipv4     2 tcp      6 ESTABLISHED src=...        (offloaded: no timeout)
 
-The walk reads big byte chunks and splits each chunk at ``" src="``: the part of
-a line before its first one (family, protocol, timeout, state) repeats a lot and
-is counted as a whole, then parsed once per distinct value at the end; the
-original source address is the word after it. Flags are counted per chunk with
-``bytes.count``. That keeps the per-line Python work to a few C calls.
+/proc's seq_file answers every read with one page (4 KiB) at most, whatever size
+is asked: the walk joins those pages into blocks of about a megabyte, and a
+thread of its own does the reading, so that the kernel formats the next pages
+(inside read(), without the GIL) while Python counts the last block. Each block
+then costs a few C calls: newlines become ``" src="``, one split gives per line
+the part before its first ``" src="`` (family, protocol, timeout, state: it
+repeats a lot and is counted as a whole, then parsed once per distinct value at
+the end), the original source address and the rest; flags are counted with
+``bytes.count``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,8 +30,21 @@ __metaclass__ = type
 import collections
 import ipaddress
 import subprocess
+import sys
+import threading
+
+try:
+    import queue
+except ImportError:  # Python 2, for the sanity import test
+    import Queue as queue  # pylint: disable=import-error
 
 CHUNK_BYTES = 1 << 20
+# Blocks read ahead and not yet counted; with the block in hand this bounds the walk's memory.
+READ_AHEAD_BLOCKS = 2
+# The reading thread needs the GIL back after every page it reads: with Python's default
+# 5 ms switch interval it would wait for most of each block's counting, so the kernel
+# would format nothing meanwhile. A short interval hands it over promptly during the walk.
+SWITCH_INTERVAL_SECONDS = 0.0001
 # Distinct source addresses kept while walking. Past it the rarest are dropped,
 # which keeps memory bounded on tables with millions of sources; the top list is
 # then marked approximate.
@@ -84,12 +101,13 @@ class TableSummary(object):
         self.entries += lines
         self.assured += block.count(_ASSURED)
         self.unreplied += block.count(_UNREPLIED)
-        # Fast path: every entry has exactly two " src=" (original and reply tuple), so one
-        # split of the whole block alternates head-of-line and source-address segments.
-        segments = (b"\n" + block).split(_SRC)
-        if len(segments) == 2 * lines + 1:
-            heads = [seg[seg.rfind(b"\n") + 1:] for seg in segments[0:-1:2]]
-            sources = [seg[:seg.find(b" ")] for seg in segments[1::2]]
+        # Fast path: every entry has exactly two " src=" (original and reply tuple); with each
+        # newline turned into one more, one split gives three segments per line: the head,
+        # the original source address and its tuple, the reply tuple.
+        segments = block.replace(b"\n", _SRC).split(_SRC)
+        if len(segments) == 3 * lines + 1:
+            heads = segments[0:-1:3]
+            sources = [seg[:seg.find(b" ")] for seg in segments[1::3]]
         else:
             parts = [line.partition(_SRC) for line in block.split(b"\n")[:lines]]
             heads = [p[0] for p in parts if p[1]]
@@ -142,31 +160,122 @@ class TableSummary(object):
         }
 
 
-def summarize_stream(read, limit=None, top_sources=10):
-    """Walk a byte stream given by ``read(size)``; returns a TableSummary."""
+def _blocks(read):
+    """The stream as blocks of at least CHUNK_BYTES (the last one may be shorter): seq_file
+    returns one page per read, so the pages are joined and counted a block at a time."""
+    parts, size = [], 0
+    while True:
+        data = read(CHUNK_BYTES)
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+        if size >= CHUNK_BYTES:
+            yield b"".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts)
+
+
+def _filled_blocks(readinto):
+    """_blocks for a raw file: each read lands in place in one reused buffer, so that the
+    40 thousand page-sized reads of a big table allocate nothing."""
+    buf = bytearray(CHUNK_BYTES)
+    view = memoryview(buf)
+    pos = 0
+    while True:
+        n = readinto(view[pos:])
+        if not n:
+            break
+        pos += n
+        if pos == CHUNK_BYTES:
+            yield bytes(buf)
+            pos = 0
+    if pos:
+        yield bytes(view[:pos])
+
+
+class _ReadAhead(object):
+    """Iterates over ``blocks`` made by a thread of its own, at most READ_AHEAD_BLOCKS
+    ahead. close() stops the thread and waits for it."""
+
+    def __init__(self, blocks):
+        self._queue = queue.Queue(READ_AHEAD_BLOCKS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(blocks,))
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _fill(self, blocks):
+        try:
+            for block in blocks:
+                if self._stop.is_set():
+                    return
+                self._queue.put(block)
+            self._queue.put(None)
+        except Exception as exc:  # handed to the reading side, which raises it
+            self._queue.put(exc)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = self._queue.get()
+        if item is None:
+            self._queue.put(None)  # the end stays the end
+            raise StopIteration
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    next = __next__
+
+    def close(self):
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)  # unblocks a put waiting for room
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+
+def summarize_blocks(blocks, limit=None, top_sources=10):
+    """Walk an iterator of byte blocks; returns a TableSummary."""
     summary = TableSummary(limit=limit, top_sources=top_sources)
     tail = b""
-    while not summary.full:
-        block = read(CHUNK_BYTES)
-        if not block:
-            break
+    for block in blocks:
         block = tail + block
         cut = block.rfind(b"\n") + 1
         tail = block[cut:]
         if cut:
             summary.feed(block[:cut])
+        if summary.full:
+            break
     if tail and not summary.full:
         summary.feed(tail + b"\n")
     if summary.full and not summary.truncated:
         # Exactly at the cap: say truncated only if anything is left.
-        more = tail or read(1)
+        more = tail or next(blocks, b"")[:1]
         summary.truncated = bool(more and more.strip())
     return summary
 
 
+def summarize_stream(read, limit=None, top_sources=10):
+    """Walk a byte stream given by ``read(size)``; returns a TableSummary."""
+    return summarize_blocks(_blocks(read), limit, top_sources)
+
+
 def walk_proc(path, limit=None, top_sources=10):
     with open(path, "rb", buffering=0) as stream:
-        return summarize_stream(stream.read, limit, top_sources).result("proc")
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        blocks = _ReadAhead(_filled_blocks(stream.readinto))
+        try:
+            return summarize_blocks(blocks, limit, top_sources).result("proc")
+        finally:
+            blocks.close()
+            sys.setswitchinterval(previous)
 
 
 def walk_conntrack(argv=None, limit=None, top_sources=10, popen=subprocess.Popen):

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, reading, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, gathering, reading, sizing
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures"))
 NEW = ("entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error"
@@ -31,8 +31,8 @@ def host(tmp_path):
             (root / "proc/sys/net/netfilter" / key).write_text("%s\n" % value)
         if table is not None:
             (root / "proc/net/nf_conntrack").write_text(table)
-        facts, dummy = reading.gather(root=str(root), table=table is not None,
-                                      run_command=lambda a: (127, "", ""), which=lambda n: None, kernel_log=False)
+        r = reading.Reader(str(root), run_command=lambda a: (127, "", ""), which=lambda n: None)
+        facts, dummy = gathering.FactsReader(r, gathering.ReadOptions(table=table is not None, kernel_log=False)).gather()
         return facts
     return make
 

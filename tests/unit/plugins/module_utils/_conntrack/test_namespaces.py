@@ -1,7 +1,7 @@
 """namespaces.read_namespaces against a recorded host with containers, a pod and bind mounts."""
 import os
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import namespaces, reading
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, namespaces, reading
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures"))
 TREE = os.path.join(FIXTURES, "namespaces-6.18")
@@ -89,11 +89,10 @@ def test_nsid_is_not_asked_on_a_recorded_tree():
     assert dns["nsid"] is None and "recorded tree" in dns["nsid_note"]
 
 
-def test_extend_facts_adds_the_list_only_when_asked():
-    facts = {"warnings": [], "environment": None}
-    namespaces.extend_facts(facts, {"namespaces": "none"}, root=TREE)
+def test_the_gather_adds_the_namespaces_only_when_asked():
+    facts, dummy = gathering.FactsReader(reading.Reader(TREE), gathering.ReadOptions(namespaces="none")).gather()
     assert "namespaces" not in facts
-    namespaces.extend_facts(facts, {"namespaces": "all"}, root=TREE)
+    facts, dummy = gathering.FactsReader(reading.Reader(TREE), gathering.ReadOptions(namespaces="all")).gather()
     assert len(facts["namespaces"]) == 7
 
 

@@ -1,10 +1,10 @@
-"""reading.gather against recorded trees from several kernel generations."""
+"""The facts gathering against recorded trees from several kernel generations."""
 import os
 import shutil
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import reading
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, reading
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures"))
 
@@ -39,10 +39,12 @@ def which_for(outputs):
     return lambda name: "/usr/sbin/" + name if name in outputs else None
 
 
-def gather(root, **kwargs):
-    kwargs.setdefault("run_command", fake_runner({}))
-    kwargs.setdefault("which", lambda name: None)
-    return reading.gather(root=str(root), **kwargs)
+def gather(root, run_command=None, which=None, popen=None, sleep=None, **options):
+    """The facts of a recorded tree: the seams go to the Reader, the rest are ReadOptions."""
+    clock = reading.Clock(reading.SYSTEM_CLOCK.monotonic, sleep or reading.SYSTEM_CLOCK.sleep)
+    r = reading.Reader(str(root), run_command=run_command or fake_runner({}), which=which or (lambda name: None),
+                       popen=popen, clock=clock)
+    return gathering.FactsReader(r, gathering.ReadOptions(**options)).gather()
 
 
 # ------------------------------------------------------------------ 6.18 tree

@@ -2,6 +2,7 @@
 import io
 import os
 import sys
+import threading
 
 import pytest
 
@@ -125,3 +126,35 @@ def test_a_line_without_a_reply_tuple_falls_back_to_per_line_parsing():
     assert mixed["tcp_states"]["SYN_SENT"] == aligned["tcp_states"]["SYN_SENT"] + 1
     assert mixed["by_family"]["ipv6"] == aligned["by_family"]["ipv6"]
     assert {"address": "10.9.9.9", "count": 1} in mixed["top_sources"]
+
+
+def test_a_table_read_one_page_at_a_time_gives_the_same_walk(tmp_path, monkeypatch):
+    # /proc answers every read with one page whatever is asked; blocks span many pages.
+    data = open(LINUX_419, "rb").read() * 50
+    path = tmp_path / "nf_conntrack"
+    path.write_bytes(data)
+    monkeypatch.setattr(table, "CHUNK_BYTES", 4096 * 3)
+    pages = io.BytesIO(data)
+    paged = table.summarize_blocks(table._filled_blocks(lambda view: pages.readinto(view[:4096]))).result("proc")
+    assert paged == table.walk_proc(str(path)) == table.summarize_stream(io.BytesIO(data).read).result("proc")
+
+
+def test_a_read_error_in_the_read_ahead_thread_reaches_the_walk():
+    def failing():
+        yield b"ipv4     2 udp      17 29 src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 mark=0 use=1\n"
+        raise OSError("the table went away")
+    blocks = table._ReadAhead(failing())
+    try:
+        with pytest.raises(OSError, match="went away"):
+            table.summarize_blocks(blocks)
+    finally:
+        blocks.close()
+
+
+def test_the_read_ahead_thread_stops_when_the_cap_ends_the_walk(tmp_path):
+    path = tmp_path / "nf_conntrack"
+    path.write_bytes(open(LINUX_419, "rb").read() * 20000)
+    interval, threads = sys.getswitchinterval(), threading.active_count()
+    t = table.walk_proc(str(path), limit=5)
+    assert t["entries_read"] == 5 and t["truncated"] is True
+    assert sys.getswitchinterval() == interval and threading.active_count() == threads

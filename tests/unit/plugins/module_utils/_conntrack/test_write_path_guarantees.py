@@ -12,7 +12,7 @@ import signal
 import pytest
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import (
-    boot_files, files, reading, settings_input, transaction, tuning_record, writing,
+    boot_files, files, gathering, reading, settings_input, transaction, tuning_record, writing,
 )
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.settings_input import SettingsError
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.transaction import ApplyError
@@ -410,10 +410,10 @@ def test_facts_do_not_run_nft_or_conntrack_when_their_modules_are_not_loaded(tmp
         calls.append(os.path.basename(argv[0]))
         return 0, "", ""
 
-    reading.gather(str(root), run_command=run_command, which=lambda name: "/usr/sbin/" + name)
+    gathering.FactsReader(reading.Reader(str(root), run_command=run_command, which=lambda name: "/usr/sbin/" + name)).gather()
     assert "nft" not in calls and "conntrack" not in calls
     (root / "proc/modules").write_text("nf_tables 1 0 - Live 0x0\n")
-    reading.gather(str(root), run_command=run_command, which=lambda name: "/usr/sbin/" + name)
+    gathering.FactsReader(reading.Reader(str(root), run_command=run_command, which=lambda name: "/usr/sbin/" + name)).gather()
     assert "nft" in calls
 
 
