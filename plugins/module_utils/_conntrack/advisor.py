@@ -2,7 +2,7 @@
 # Copyright (c) netfilter.conntrack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The drop advisor (issue 12): why packets drop, from the counters, the kernel version and the
+"""The drop advisor: why packets drop, from the counters, the kernel version and the
 environment. Pure: the facts dict in, a list of causes out; no I/O, no ansible.
 
 Each cause is ``{id, severity, summary, evidence, remedy, namespaces}``: ``evidence`` holds the

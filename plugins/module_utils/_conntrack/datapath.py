@@ -2,7 +2,7 @@
 # Copyright (c) netfilter.conntrack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Where else connection state lives (issue 12): an eBPF datapath's own conntrack maps, or the
+"""Where else connection state lives: an eBPF datapath's own conntrack maps, or the
 connection-tracking allowance of an AWS ENA interface. Read for the drop advisor, so that it
 does not recommend a bigger nf_conntrack table when that table is not the limit.
 
