@@ -221,7 +221,7 @@ def _md(text):
 
 # The collection's own templates: the audit role's, so that users copy them from one place.
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                            "roles", "audit", "templates")
+                            "roles", "conntrack_audit", "templates")
 
 
 def _host_view(h, fleet):
