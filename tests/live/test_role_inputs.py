@@ -138,7 +138,7 @@ def test_audit_gather_false_from_the_command_line_reads_nothing(kernel_lock, tmp
                                args=args("conntrack_audit_gather=false", "conntrack_audit_dir=%s" % out_dir))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and recap["localhost"]["failed"] == 0, out
-    assert re.search(r"TASK \[netfilter\.conntrack\.audit : Read conntrack facts[^\n]*\nskipping", out), out
+    assert re.search(r"TASK \[netfilter\.conntrack\.conntrack_audit : Read conntrack facts[^\n]*\nskipping", out), out
     # Nothing cached: the report says so instead of reading the host.
     assert "no conntrack facts in the fact cache" in (out_dir / "report.md").read_text()
     assert "Not audited: localhost (failed: no conntrack facts in the fact cache" in out, out
