@@ -56,10 +56,6 @@ def role_variable_errors(names, spec, allowed=None, prefix=""):
     return errors
 
 
-# The release that drops the old role and variable names.
-OLD_NAMES_REMOVED_IN = "0.4.0"
-
-
 def role_input_errors(names, spec, prefix, old_prefix=None, allowed=None, outputs=None, called_as=None):
     """The roles' one variable-name check: typos of ours fail, old names warn, others pass.
 
@@ -80,7 +76,7 @@ def role_input_errors(names, spec, prefix, old_prefix=None, allowed=None, output
     display = Display()
     if called_as:
         display.deprecated("the role netfilter.conntrack.%s is now netfilter.conntrack.%s; use the new name"
-                           % (called_as, prefix.rstrip("_")), version=OLD_NAMES_REMOVED_IN,
+                           % (called_as, prefix.rstrip("_")), version="0.4.0",
                            collection_name="netfilter.conntrack")
     if old_prefix:
         inputs = _spec_names(spec) | set(allowed or ())
@@ -88,7 +84,7 @@ def role_input_errors(names, spec, prefix, old_prefix=None, allowed=None, output
         for name in names:
             if not name.startswith(prefix) and name in renamed:
                 display.deprecated("the variable %s is now %s; use the new name" % (name, renamed[name]),
-                                   version=OLD_NAMES_REMOVED_IN, collection_name="netfilter.conntrack")
+                                   version="0.4.0", collection_name="netfilter.conntrack")
     return role_variable_errors(ours, spec, list(allowed or ()) + list(outputs or ()), prefix)
 
 
