@@ -168,11 +168,50 @@ def audit_output_errors(query_file, textfile_name, hosts=(), query="", formats=(
     return errors
 
 
+def _batch(value):
+    """One batch size as serial takes it, or None: a whole number of hosts or a percentage."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, string_types):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        if text.endswith("%") and text[:-1].strip().isdigit() and int(text[:-1]) <= 100:
+            return text
+    return None
+
+
+def play_keyword(value, name, keyword="serial"):
+    """A play variable of our playbooks checked before the play uses it, else one named error.
+
+    ansible-core turns a bad ``serial`` into "Unexpected Exception, this is probably a bug";
+    ``keyword`` is ``serial`` (hosts or percentages, or a list of them) or
+    ``max_fail_percentage`` (0 to 100).
+    """
+    if keyword == "max_fail_percentage":
+        number = _batch(value)
+        if isinstance(number, int) and number <= 100:
+            return number
+        raise AnsibleFilterError("%s=%r is refused: max_fail_percentage is a whole number from 0 to 100"
+                                 % (name, value))
+    if keyword != "serial":
+        raise AnsibleFilterError("play_keyword: keyword must be serial or max_fail_percentage, got %r" % (keyword,))
+    values = value if isinstance(value, (list, tuple)) else [value]
+    batches = [_batch(v) for v in values]
+    if not values or any(b is None for b in batches):
+        raise AnsibleFilterError("%s=%r is refused: serial takes a number of hosts (2), a percentage ('25%%')"
+                                 " or a list of them ([1, '25%%'])" % (name, value))
+    return batches if isinstance(value, (list, tuple)) else batches[0]
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "role_variable_errors": role_variable_errors,
             "role_input_errors": role_input_errors,
+            "play_keyword": play_keyword,
             "recommend_input_errors": recommend_input_errors,
             "audit_output_errors": audit_output_errors,
         }

@@ -143,3 +143,17 @@ def test_audit_gather_false_from_the_command_line_reads_nothing(kernel_lock, tmp
     assert "no conntrack facts in the fact cache" in (out_dir / "report.md").read_text()
     assert "Not audited: localhost (failed: no conntrack facts in the fact cache" in out, out
     assert snapshot() == before, out
+
+
+@pytest.mark.parametrize("playbook", ["netfilter.conntrack.tune", "netfilter.conntrack.rollback"])
+@pytest.mark.parametrize("extra, message", [
+    ("conntrack_tune_serial=abc", "conntrack_tune_serial='abc' is refused: serial takes"),
+    ("conntrack_tune_max_fail_percentage=lots", "conntrack_tune_max_fail_percentage='lots' is refused"),
+])
+def test_a_bad_play_variable_is_one_named_line_before_any_host_is_read(kernel_lock, playbook, extra, message):
+    before = snapshot()
+    proc, _recap = run_playbook(playbook, args=args(extra))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and message in out, out
+    assert "Unexpected Exception" not in out and "TASK [" not in out, out
+    assert snapshot() == before, out

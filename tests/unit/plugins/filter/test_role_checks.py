@@ -122,3 +122,23 @@ def test_host_names_that_would_leave_the_prometheus_directory_are_refused():
                                   formats=["prometheus"])
     assert "'../../etc/cron.d/x'" in error
     assert audit_output_errors("query.json", "x.prom", hosts=["../x"], formats=["json"]) == []
+
+
+@pytest.mark.parametrize("value, taken", [(1, 1), ("2", 2), ("25%", "25%"), ([1, "25%"], [1, "25%"]),
+                                          (["1", "50%"], [1, "50%"])])
+def test_serial_takes_hosts_percentages_and_lists_of_them(value, taken):
+    assert role_checks.play_keyword(value, "conntrack_tune_serial") == taken
+
+
+@pytest.mark.parametrize("value", ["abc", -1, "150%", [], [1, "lots"], True, {"a": 1}])
+def test_a_bad_serial_is_one_named_line(value):
+    with pytest.raises(role_checks.AnsibleFilterError) as info:
+        role_checks.play_keyword(value, "conntrack_tune_serial")
+    message = str(info.value)
+    assert message.startswith("conntrack_tune_serial=%r is refused: serial takes" % (value,)) and "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["abc", 101, "-1"])
+def test_a_bad_max_fail_percentage_is_one_named_line(value):
+    with pytest.raises(role_checks.AnsibleFilterError, match="0 to 100"):
+        role_checks.play_keyword(value, "conntrack_tune_max_fail_percentage", "max_fail_percentage")
