@@ -48,7 +48,7 @@ def main(argv=None):
         import report
         print(report.table(args.results_dir or common.RESULTS))
         return 0
-    names = ["b1", "b2", "b3", "b4", "b5"] if "all" in args.names else args.names
+    names = ["b1", "b2", "b3", "b4", "b5", "b6"] if "all" in args.names else args.names
     failed = []
     for name in names:
         kwargs = dict(SMOKE.get(name, {})) if args.smoke else {}

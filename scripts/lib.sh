@@ -48,7 +48,7 @@ nc_promtool() {
     if [[ ! -x $bin/promtool ]]; then
         log "promtool: unpacking it from the prometheus .deb into $bin (the package itself would start a server)"
         tmp=$(mktemp -d)
-        (cd "$tmp" && apt-get download -qq prometheus >/dev/null) || { rm -rf "$tmp"; return 1; }
+        (cd "$tmp" && apt-get -o APT::Sandbox::User=root download -qq prometheus >/dev/null) || { rm -rf "$tmp"; return 1; }
         mkdir -p "$bin"
         dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
         mv "$tmp/usr/bin/promtool" "$bin/promtool"
