@@ -92,11 +92,17 @@ nc_venv() {
 
 nc_build_install() {
     # Build the collection tarball from this checkout and install it into $NC_WORK/collections.
+    # Under a lock: two scripts/test runs of one checkout (a stage beside the VM stage) share
+    # $NC_WORK, and one's rm -rf would pull the tarball from under the other's install.
     local dist=$NC_WORK/dist
-    rm -rf "$dist" "$NC_WORK/collections/ansible_collections/netfilter/conntrack"
-    mkdir -p "$dist" "$NC_WORK/collections"
-    ansible-galaxy collection build "$NC_ROOT" --output-path "$dist" --force >/dev/null
-    ansible-galaxy collection install --offline --force -p "$NC_WORK/collections" "$dist"/netfilter-conntrack-*.tar.gz >/dev/null
+    mkdir -p "$NC_WORK"
+    (
+        flock 9
+        rm -rf "$dist" "$NC_WORK/collections/ansible_collections/netfilter/conntrack"
+        mkdir -p "$dist" "$NC_WORK/collections"
+        ansible-galaxy collection build "$NC_ROOT" --output-path "$dist" --force >/dev/null
+        ansible-galaxy collection install --offline --force -p "$NC_WORK/collections" "$dist"/netfilter-conntrack-*.tar.gz >/dev/null
+    ) 9>"$NC_WORK/build.lock"
     export ANSIBLE_COLLECTIONS_PATH=$NC_WORK/collections
 }
 
