@@ -16,7 +16,7 @@ SMOKE = {
     "b4": {"sizes": (10000,), "rate_per_second": 100, "time_wait_seconds": 3, "periods": 3},
     # The table is made small (global max, saved and restored) and time_wait short (the
     # gateway namespace's own copy), so that every phase of B5 fits in seconds.
-    "b5": {"clients": 4, "rate_per_second": 600, "time_wait_seconds": 5, "small_max": 2048, "rounds": 1,
+    "b5": {"clients": 4, "rate_per_second": 600, "time_wait_seconds": 5, "small_max": 2048, "rounds": 2,
            "round_seconds": 3, "wrk_connections": 64, "declared_lead_seconds": 2},
     "b6": {"sizes": (20,), "filled": 3, "repeats": 1},
 }
@@ -48,7 +48,7 @@ def main(argv=None):
         import report
         print(report.table(args.results_dir or common.RESULTS))
         return 0
-    names = ["b1", "b2", "b3", "b4", "b5"] if "all" in args.names else args.names
+    names = ["b1", "b2", "b3", "b4", "b5", "b6"] if "all" in args.names else args.names
     failed = []
     for name in names:
         kwargs = dict(SMOKE.get(name, {})) if args.smoke else {}
@@ -60,6 +60,11 @@ def main(argv=None):
             result = runner(name)(**kwargs)
         except Exception as exc:  # one benchmark's failure must not hide the others' figures
             common.log("%s FAILED: %r" % (name, exc))
+            failed.append(name)
+            continue
+        if result.get("errors"):
+            # Figures it could not measure (a tool that did not run, a client that never connected).
+            common.log("%s FAILED: not measured: %s" % (name, "; ".join(result["errors"])))
             failed.append(name)
             continue
         common.log("%s done in %.0f s; goals: %s" % (name, time.monotonic() - start, result.get("goals")))
