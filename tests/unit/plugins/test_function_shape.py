@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-"""The shape rules of plugins/: short functions with few parameters, classes and files of a readable size, state set in __init__, kernel names imported from kernel."""
+"""The shape rules of plugins/: short functions with few parameters, classes and files of a readable
+size, state set in __init__, kernel names imported from kernel."""
 
 import ast
 import os
@@ -60,8 +61,8 @@ def test_classes_are_under_300_lines_and_files_under_600():
             too_big.append("%s (%d lines)" % (rel, len(text.splitlines())))
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
-                too_big.append("%s:%d class %s (%d lines)" % (rel, node.lineno, node.name,
-                                                             node.end_lineno - node.lineno + 1))
+                lines = node.end_lineno - node.lineno + 1
+                too_big.append("%s:%d class %s (%d lines)" % (rel, node.lineno, node.name, lines))
     assert too_big == []
 
 
