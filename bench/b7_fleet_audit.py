@@ -137,10 +137,12 @@ def one_size(count, forks=FORKS):
         sizes = dict((name, os.path.getsize(os.path.join(reports, name))) for name in sorted(os.listdir(reports))
                      if name.startswith("report."))
         tasks = task_seconds(res["stdout"])
+        with open(os.path.join(reports, "report.json")) as f:
+            by_status = json.load(f)["summary"]["by_status"]
         return {"hosts": count, "forks": forks, "seconds": res["seconds"], "peak_rss_bytes": res["peak_rss_bytes"],
                 "user_seconds": res["user_seconds"], "system_seconds": res["system_seconds"],
                 "aggregation_seconds": tasks.get("Judge the fleet once"), "task_seconds": tasks,
-                "report_bytes": sizes, "render_seconds": render_seconds(os.path.join(reports, "report.json"))}
+                "by_status": by_status, "report_bytes": sizes, "render_seconds": render_seconds(os.path.join(reports, "report.json"))}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
