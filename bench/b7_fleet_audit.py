@@ -41,11 +41,59 @@ PLAYBOOK = """---
 """
 
 
-def _templates():
+_SOURCES = {"nat": "gw-ok-1", "k8s": "k8s-crit-3", "idle": "lb-warn-2", "dropping": "lb-warn-2"}
+
+
+def _fixture():
     with open(FIXTURE) as f:
-        hosts = dict((h["host"], h) for h in json.load(f))
-    return {"nat": hosts["gw-ok-1"]["facts"], "k8s": hosts["k8s-crit-3"]["facts"],
-            "idle": hosts["lb-warn-2"]["facts"], "dropping": hosts["lb-warn-2"]["facts"]}
+        return dict((h["host"], h) for h in json.load(f))
+
+
+def _templates():
+    hosts = _fixture()
+    return dict((kind, hosts[name]["facts"]) for kind, name in _SOURCES.items())
+
+
+def plugin_only(count):
+    """The Python side alone at count hosts, in this process: records (facts generated as for
+    the role, the fixture's recommendation of the same kind) judged by build_report, then each
+    format rendered. What Ansible adds around it is the difference to the role's run."""
+    from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit, _audit_render
+    hosts = _fixture()
+    templates = dict((kind, hosts[name]["facts"]) for kind, name in _SOURCES.items())
+    records = []
+    for i in range(count):
+        facts = host_facts(i, templates)
+        kind = KINDS[i % len(KINDS)]
+        records.append({"host": "node%05d" % i, "status": "ok" if facts else "failed",
+                        "error": None if facts else "no conntrack facts in the fact cache", "facts": facts,
+                        "recommendation": hosts[_SOURCES[kind]]["recommendation"] if facts else None})
+    start = time.perf_counter()
+    report = _audit.build_report(records)
+    out = {"hosts": count, "build_report_seconds": round(time.perf_counter() - start, 3), "render_seconds": {},
+           "report_bytes": {}}
+    for fmt in ("json", "csv", "markdown", "html"):
+        start = time.perf_counter()
+        text = _audit_render.render(report, fmt)
+        out["render_seconds"][fmt] = round(time.perf_counter() - start, 3)
+        out["report_bytes"][fmt] = len(text.encode("utf-8"))
+    return out
+
+
+def plugin_sizes(sizes):
+    """plugin_only in a fresh interpreter per size, so that its peak RSS is its own."""
+    rows = []
+    for count in sizes:
+        res = common.measure([sys.executable, os.path.abspath(__file__), "plugin", str(count)],
+                             env=dict(os.environ, **common.ansible_env()))
+        if res["exit_code"] != 0:
+            raise RuntimeError("plugin-only run at %d hosts failed: %s" % (count, res["stderr"][-2000:]))
+        row = json.loads(res["stdout"])
+        row.update(seconds=res["seconds"], peak_rss_bytes=res["peak_rss_bytes"])
+        rows.append(row)
+        common.log("b7: plugin only, %d hosts: %.1f s, peak RSS %.0f MiB" % (count, row["seconds"],
+                                                                              row["peak_rss_bytes"] / 1048576.0))
+    return rows
 
 
 def host_facts(i, templates):
@@ -160,12 +208,13 @@ def growth(rows):
     return out
 
 
-def run(sizes=(100, 1000, 10000), forks=FORKS, max_seconds=1800, results_dir=None):
+def run(sizes=(100, 1000, 10000), forks=FORKS, max_seconds=1800, results_dir=None, plugin_only_sizes=None):
     """A size whose run, extrapolated linearly from the size before, would pass max_seconds is
     not run: its projection is recorded instead (the machine is shared; a 10,000-host run of
     the per-host role tasks takes hours)."""
     rows, skipped = [], []
-    result = {"benchmark": "b7", "cache": "jsonfile", "sizes": rows, "skipped": skipped, "goals": GOALS}
+    result = {"benchmark": "b7", "cache": "jsonfile", "sizes": rows, "skipped": skipped, "goals": GOALS,
+              "plugin_only": plugin_sizes(plugin_only_sizes or sizes)}
     for count in sizes:
         if rows:
             projected = rows[-1]["seconds"] * count / float(rows[-1]["hosts"])
@@ -186,3 +235,8 @@ def run(sizes=(100, 1000, 10000), forks=FORKS, max_seconds=1800, results_dir=Non
                            "peak_rss": bool(big) and big[0]["peak_rss_bytes"] <= GOALS["peak_rss_bytes_max_at_10000"]}
     common.write_result("b7", result, results_dir)
     return result
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["plugin"]:
+        print(json.dumps(plugin_only(int(sys.argv[2]))))
