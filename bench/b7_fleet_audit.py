@@ -91,8 +91,8 @@ def plugin_sizes(sizes):
         row = json.loads(res["stdout"])
         row.update(seconds=res["seconds"], peak_rss_bytes=res["peak_rss_bytes"])
         rows.append(row)
-        common.log("b7: plugin only, %d hosts: %.1f s, peak RSS %.0f MiB" % (count, row["seconds"],
-                                                                              row["peak_rss_bytes"] / 1048576.0))
+        mib = row["peak_rss_bytes"] / 1048576.0
+        common.log("b7: plugin only, %d hosts: %.1f s, peak RSS %.0f MiB" % (count, row["seconds"], mib))
     return rows
 
 
@@ -220,13 +220,13 @@ def run(sizes=(100, 1000, 10000), forks=FORKS, max_seconds=1800, results_dir=Non
             projected = rows[-1]["seconds"] * count / float(rows[-1]["hosts"])
             if projected > max_seconds:
                 skipped.append({"hosts": count, "projected_seconds": round(projected), "max_seconds": max_seconds})
-                common.log("b7: %d hosts skipped: about %.0f s projected (limit %d s)" % (count, projected,
-                                                                                           max_seconds))
+                common.log("b7: %d hosts skipped: about %.0f s projected (limit %d s)"
+                           % (count, projected, max_seconds))
                 continue
         common.log("b7: auditing %d hosts from a jsonfile cache (forks=%d)" % (count, forks))
         rows.append(one_size(count, forks))
-        common.log("b7: %d hosts: %.1f s, peak RSS %.0f MiB" % (count, rows[-1]["seconds"],
-                                                               rows[-1]["peak_rss_bytes"] / 1048576.0))
+        mib = rows[-1]["peak_rss_bytes"] / 1048576.0
+        common.log("b7: %d hosts: %.1f s, peak RSS %.0f MiB" % (count, rows[-1]["seconds"], mib))
         result.update(growth=growth(rows), machine=common.machine())
         # After every size: a run stopped during the biggest one keeps the smaller figures.
         common.write_result("b7", result, results_dir)

@@ -17,10 +17,13 @@ import common
 W, H, LEFT, RIGHT, TOP, BOTTOM = 780, 420, 80, 240, 40, 60
 SERIES = (("seconds", "ansible-playbook wall time", "#c62828"),
           ("aggregation_seconds", "the aggregation task", "#1565c0"),
-          ("render_total", "rendering the 4 formats", "#2e7d32"))
+          ("render_total", "rendering the 4 formats", "#2e7d32"),
+          ("plugin_only", "Python side alone", "#6a1b9a"))
 
 
-def _points(rows, key):
+def _points(rows, key, result=None):
+    if key == "plugin_only":
+        return [(r["hosts"], r["seconds"]) for r in (result or {}).get("plugin_only", [])]
     out = []
     for row in rows:
         value = sum(row["render_seconds"].values()) if key == "render_total" else row.get(key)
@@ -32,7 +35,8 @@ def _points(rows, key):
 def svg(result):
     rows = result["sizes"]
     hosts = [r["hosts"] for r in rows] + [s["hosts"] for s in result.get("skipped", [])]
-    values = [v for key, _, _ in SERIES for _, v in _points(rows, key)]
+    hosts += [r["hosts"] for r in result.get("plugin_only", [])]
+    values = [point[1] for series in SERIES for point in _points(rows, series[0], result)]
     values += [s["projected_seconds"] for s in result.get("skipped", [])]
     x0, x1 = math.log10(min(hosts)) - 0.2, math.log10(max(hosts)) + 0.2
     y0, y1 = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
@@ -46,17 +50,17 @@ def svg(result):
            '<text x="%d" y="24" font-size="14">B7: the audit role from a jsonfile fact cache (log-log)</text>'
            % LEFT]
     for e in range(int(y0), int(y1) + 1):
-        _, y = px(min(hosts), 10 ** e)
+        y = px(min(hosts), 10 ** e)[1]
         out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" '
                    'text-anchor="end">%g s</text>' % (LEFT, W - RIGHT, y, y, LEFT - 6, y + 4, 10 ** e))
     for n in sorted(set(hosts)):
-        x, _ = px(n, 10 ** y0)
+        x = px(n, 10 ** y0)[0]
         out.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#ddd"/><text x="%.1f" y="%d" '
-                   'text-anchor="middle">%s hosts</text>' % (x, x, TOP, H - BOTTOM, x, H - BOTTOM + 18,
-                                                              "{:,}".format(n)))
+                   'text-anchor="middle">%s hosts</text>'
+                   % (x, x, TOP, H - BOTTOM, x, H - BOTTOM + 18, "{:,}".format(n)))
     legend_y = TOP + 10
     for key, label, color in SERIES:
-        pts = _points(rows, key)
+        pts = _points(rows, key, result)
         if not pts:
             continue
         path = " ".join("%.1f,%.1f" % px(x, y) for x, y in pts)
