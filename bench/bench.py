@@ -19,6 +19,7 @@ SMOKE = {
     "b5": {"clients": 4, "rate_per_second": 600, "time_wait_seconds": 5, "small_max": 2048, "rounds": 2,
            "round_seconds": 3, "wrk_connections": 64, "declared_lead_seconds": 2},
     "b6": {"sizes": (20,), "filled": 3, "repeats": 1},
+    "b7": {"sizes": (10, 20)},
 }
 
 
@@ -28,6 +29,7 @@ RUNNERS = {
     "b4": ("b4_model", "run"), "b5": ("b5_sustained", "run"), "b5-default": ("b5_sustained", "default_phase"),
     "b5-rounds": ("b5_sustained", "rounds_phase"),
     "b6": ("b6_namespaces", "run"),
+    "b7": ("b7_fleet_audit", "run"),
 }
 
 
@@ -40,7 +42,7 @@ def runner(name):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="+", help="b1 b2 b3 b3-scale b4 b5 b6, or all; or report (the figures table)")
+    parser.add_argument("names", nargs="+", help="b1 b2 b3 b3-scale b4 b5 b6 b7, or all; or report (the figures table)")
     parser.add_argument("--smoke", action="store_true", help="the small versions")
     parser.add_argument("--results-dir", help="where the JSON summaries go (default bench/results)")
     args = parser.parse_args(argv)

@@ -59,15 +59,6 @@ _RISING_COUNTERS = (
     ("chaintoolong", "warning", "insertions refused because a hash chain was too long"),
 )
 
-CSV_COLUMNS = (
-    "host", "status", "severity", "findings_critical", "findings_warning", "findings_info",
-    "count", "max", "usage_percent", "buckets", "chain_depth_at_max",
-    "recommended_max", "recommended_buckets", "memory_in_use_bytes", "memory_at_max_bytes",
-    "recommended_memory_bytes", "memory_budget_bytes", "mem_total_bytes",
-    "drop_total", "insert_failed_total", "chaintoolong_total", "table_full_count",
-    "kube_proxy_running", "not_persisted", "kernel_release", "error", "reasons",
-)
-
 
 def severity_rank(name):
     return _RANK.get(name, 0)
