@@ -219,6 +219,9 @@ def _profiled(playbook, inventory, extra_vars, env, top=8):
     proc_out = out.pop("stdout", "")
     tasks = [{"task": m.group("task").strip(), "seconds": float(m.group("seconds"))}
              for m in TASK_TIME.finditer(proc_out)]
+    if not tasks and out["exit_code"] == 0:
+        # A total of 0 s would read as free tasks: the callback printed no timings at all.
+        raise common.MeasurementError("ansible.posix.profile_tasks printed no task times: %s" % proc_out[-300:])
     out["tasks"] = sorted(tasks, key=lambda t: -t["seconds"])[:top]
     out["tasks_seconds_total"] = round(sum(t["seconds"] for t in tasks), 2)
     return out

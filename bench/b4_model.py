@@ -83,16 +83,33 @@ def memory(sizes=(100000, 1000000)):
     return out
 
 
-def _sample_counts(ns, stop, samples, interval=0.5):
+def _sample_counts(ns, stop, samples, errors, interval=0.5):
     # (seconds, kernel count, live entries). The count still includes entries that have
     # expired but that the kernel's GC worker has not reaped yet; the /proc listing skips
     # those (and, unlike a netlink dump, does not reap them itself).
     t0 = time.monotonic()
     while not stop.is_set():
-        res = ns.exec(["sh", "-c", "cat /proc/sys/net/netfilter/nf_conntrack_count; wc -l < /proc/net/nf_conntrack"])
-        count, live = (int(x) for x in res.stdout.split())
-        samples.append((round(time.monotonic() - t0, 2), count, live))
+        try:
+            res = ns.exec(["sh", "-c", "cat /proc/sys/net/netfilter/nf_conntrack_count; wc -l < /proc/net/nf_conntrack"])
+            count, live = (int(x) for x in res.stdout.split())
+        except (RuntimeError, ValueError) as exc:
+            errors.append(repr(exc)[-300:])  # a thread's exception would vanish; the window says why
+        else:
+            samples.append((round(time.monotonic() - t0, 2), count, live))
         stop.wait(interval)
+
+
+def _pacer_result(proc):
+    """The pacer's JSON line; MeasurementError when it printed none or completed no connection."""
+    lines = proc.stdout.strip().splitlines()
+    try:
+        pacer = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise common.MeasurementError("pacer printed no result (exit %s): %s" % (
+            proc.returncode, (proc.stderr or proc.stdout or "no output").strip()[-300:]))
+    if not pacer.get("completed"):
+        raise common.MeasurementError("pacer completed no connection of %s started" % pacer.get("started"))
+    return pacer
 
 
 def little(rate_per_second=200, time_wait_seconds=30, periods=3):
@@ -103,8 +120,8 @@ def little(rate_per_second=200, time_wait_seconds=30, periods=3):
         lab.dnat()
         lab.flush_table()
         lab.gateway.sysctl("nf_conntrack_tcp_timeout_time_wait", time_wait_seconds)
-        samples, stop = [], threading.Event()
-        sampler = threading.Thread(target=_sample_counts, args=(lab.gateway, stop, samples))
+        samples, sample_errors, stop = [], [], threading.Event()
+        sampler = threading.Thread(target=_sample_counts, args=(lab.gateway, stop, samples, sample_errors))
         sampler.start()
         try:
             proc = lab.client.exec([sys.executable, PACER, GATEWAY_CLIENT_SIDE, str(PORT), str(rate_per_second),
@@ -112,7 +129,7 @@ def little(rate_per_second=200, time_wait_seconds=30, periods=3):
         finally:
             stop.set()
             sampler.join()
-        pacer = json.loads(proc.stdout.strip().splitlines()[-1])
+        pacer = _pacer_result(proc)
         out["pacer"] = pacer
         out["gateway_timeouts"] = {k: int(lab.gateway.sysctl(k)) for k in (
             "nf_conntrack_tcp_timeout_time_wait", "nf_conntrack_tcp_timeout_fin_wait",
@@ -125,6 +142,9 @@ def little(rate_per_second=200, time_wait_seconds=30, periods=3):
     settle = time_wait_seconds + 5
     steady = [(c, live) for t, c, live in samples if settle <= t <= seconds]
     out["samples"] = samples
+    if not steady:
+        raise common.MeasurementError("no count sampled in the steady state (%d samples; errors: %s)" % (
+            len(samples), sample_errors[-1:] or "none"))
     live = [x[1] for x in steady]
     counts = [x[0] for x in steady]
     out["observed_steady_entries"] = round(sum(live) / float(len(live)), 1) if live else None

@@ -60,6 +60,10 @@ def _loop():
         words = line.split()
         if len(words) == 2 and words[1].isdigit():
             counts[words[0]] = int(words[1])
+    if not counts:
+        # Every namespace's line lacks its count: conntrack did not run, and the time is no loop's.
+        raise common.MeasurementError("the shell loop printed no count (exit %s): %s" % (
+            res["exit_code"], (res["stderr"].strip() or res["stdout"].strip() or "no output")[-300:]))
     return {"seconds": res["seconds"], "peak_rss_bytes": res["peak_rss_bytes"], "counts": counts}
 
 

@@ -16,9 +16,10 @@ SMOKE = {
     "b4": {"sizes": (10000,), "rate_per_second": 100, "time_wait_seconds": 3, "periods": 3},
     # The table is made small (global max, saved and restored) and time_wait short (the
     # gateway namespace's own copy), so that every phase of B5 fits in seconds.
-    "b5": {"clients": 4, "rate_per_second": 600, "time_wait_seconds": 5, "small_max": 2048, "rounds": 1,
+    "b5": {"clients": 4, "rate_per_second": 600, "time_wait_seconds": 5, "small_max": 2048, "rounds": 2,
            "round_seconds": 3, "wrk_connections": 64, "declared_lead_seconds": 2},
     "b6": {"sizes": (20,), "filled": 3, "repeats": 1},
+    "b7": {"sizes": (10, 20)},
 }
 
 
@@ -28,6 +29,7 @@ RUNNERS = {
     "b4": ("b4_model", "run"), "b5": ("b5_sustained", "run"), "b5-default": ("b5_sustained", "default_phase"),
     "b5-rounds": ("b5_sustained", "rounds_phase"),
     "b6": ("b6_namespaces", "run"),
+    "b7": ("b7_fleet_audit", "run"),
 }
 
 
@@ -40,7 +42,7 @@ def runner(name):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="+", help="b1 b2 b3 b3-scale b4 b5 b6, or all; or report (the figures table)")
+    parser.add_argument("names", nargs="+", help="b1 b2 b3 b3-scale b4 b5 b6 b7, or all; or report (the figures table)")
     parser.add_argument("--smoke", action="store_true", help="the small versions")
     parser.add_argument("--results-dir", help="where the JSON summaries go (default bench/results)")
     args = parser.parse_args(argv)
@@ -48,7 +50,7 @@ def main(argv=None):
         import report
         print(report.table(args.results_dir or common.RESULTS))
         return 0
-    names = ["b1", "b2", "b3", "b4", "b5"] if "all" in args.names else args.names
+    names = ["b1", "b2", "b3", "b4", "b5", "b6"] if "all" in args.names else args.names
     failed = []
     for name in names:
         kwargs = dict(SMOKE.get(name, {})) if args.smoke else {}
@@ -60,6 +62,11 @@ def main(argv=None):
             result = runner(name)(**kwargs)
         except Exception as exc:  # one benchmark's failure must not hide the others' figures
             common.log("%s FAILED: %r" % (name, exc))
+            failed.append(name)
+            continue
+        if result.get("errors"):
+            # Figures it could not measure (a tool that did not run, a client that never connected).
+            common.log("%s FAILED: not measured: %s" % (name, "; ".join(result["errors"])))
             failed.append(name)
             continue
         common.log("%s done in %.0f s; goals: %s" % (name, time.monotonic() - start, result.get("goals")))

@@ -16,6 +16,10 @@ GNU_TIME = "/usr/bin/time"  # Debian package `time`
 ROOT = _paths.ROOT
 
 
+class MeasurementError(RuntimeError):
+    """A tool that did not run, or ran and left nothing to measure: the reason, never a 0."""
+
+
 def measure(cmd, env=None, stdin=None, timeout_seconds=1800):
     """Run cmd (a list) and return wall seconds, the peak RSS of its biggest process and its output.
 
@@ -36,7 +40,10 @@ def measure(cmd, env=None, stdin=None, timeout_seconds=1800):
             fields = f.read().split()
     finally:
         os.unlink(rss_file)
-    rss_kb, user, system = (fields[-3:] if len(fields) >= 3 else ("0", "0", "0"))
+    if len(fields) < 3:
+        raise MeasurementError("GNU time wrote no figures for %s (exit %s): %s" % (
+            cmd[0], proc.returncode, proc.stderr.decode(errors="replace").strip()[-300:]))
+    rss_kb, user, system = fields[-3:]
     return {"seconds": round(wall, 4), "peak_rss_bytes": int(rss_kb) * 1024,
             "user_seconds": float(user), "system_seconds": float(system),
             "exit_code": proc.returncode, "stdout": proc.stdout.decode(errors="replace"),
@@ -69,6 +76,29 @@ def machine():
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
+
+
+# A goal judged on paired rounds needs this many pairs: one pair's ratio swings by a fifth on
+# shared cores, the median of 11 alternated pairs by a few percent.
+GOAL_ROUNDS = 11
+
+
+def spread(values, digits=4):
+    """The median of values with its interquartile range and count (None when there is none)."""
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return {"median": None, "q1": None, "q3": None, "iqr": None, "rounds": 0}
+    q1, q3 = (statistics.quantiles(values, n=4, method="inclusive")[0::2] if len(values) > 1
+              else (values[0], values[0]))
+    return {"median": round(statistics.median(values), digits), "q1": round(q1, digits), "q3": round(q3, digits),
+            "iqr": round(q3 - q1, digits), "rounds": len(values)}
+
+
+def judged(summary, at_least):
+    """A goal on a median: None (not judged) with fewer than GOAL_ROUNDS rounds."""
+    if summary["median"] is None or summary["rounds"] < GOAL_ROUNDS:
+        return None
+    return summary["median"] >= at_least
 
 
 def ratio(a, b, digits=3):

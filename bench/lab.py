@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 
+from common import MeasurementError
 from support.kernel import Netns, run
 
 CLIENT_ADDR = "10.200.1.1"
@@ -362,7 +363,11 @@ def parse_ab(stdout, stderr, returncode, wall_seconds, requests, concurrency):
     if "complete_requests" not in out:
         # ab aborted: it prints only how far it got, so the rate is ours to compute.
         m = AB_ABORTED_AFTER.search(stdout + stderr)
-        done = int(m.group(1)) if m else 0
+        if not m:
+            # Not an abort under load: ab did not run, or died before its first report.
+            raise MeasurementError("ab exited %s without figures: %s" % (
+                returncode, (stderr.strip() or stdout.strip() or "no output")[-300:]))
+        done = int(m.group(1))
         out.update({"complete_requests": done, "failed_requests": requests - done, "aborted": True,
                     "requests_per_second": round(done / wall_seconds, 1) if wall_seconds else 0.0})
     else:

@@ -7,6 +7,7 @@ import os
 import sys
 
 import _paths
+import common
 
 
 def _load(results_dir, name):
@@ -29,6 +30,15 @@ def _mb(value):
 
 def _s(value, digits=2):
     return ("%." + str(digits) + "f s") % value if value is not None else "-"
+
+
+def _rounds_text(result, count):
+    """How a median ratio was taken: its pair count and, where recorded, its interquartile range."""
+    spread = result.get("tuned_over_ceiling_spread")
+    if not spread:
+        return "median of %d paired rounds" % count
+    text = "median of %d paired rounds, IQR %s-%s" % (spread["rounds"], _r(spread["q1"]), _r(spread["q3"]))
+    return text if spread["rounds"] >= common.GOAL_ROUNDS else text + "; under %d: not judged" % common.GOAL_ROUNDS
 
 
 def _r(value):
@@ -55,8 +65,9 @@ def rows(results_dir):
                 (b1.get("tuned_values") or {}).get("nf_conntrack_max"),
                 (b1.get("tuned_values") or {}).get("nf_conntrack_buckets")), "0 drops", _yes(g["tuned_zero_drops"])),
             ("B1", "(d) ceiling, oversized table", "%.0f req/s" % b1["ceiling_rps"], "", ""),
-            ("B1", "(c) / (d)", "%s (median of %d paired rounds; aggregate %s)" % (
-                _r(b1["tuned_over_ceiling"]), len(b1["tuned_rps_rounds"]), _r(b1.get("tuned_over_ceiling_aggregate"))),
+            ("B1", "(c) / (d)", "%s (%s; aggregate %s)" % (
+                _r(b1["tuned_over_ceiling"]), _rounds_text(b1, len(b1["tuned_rps_rounds"])),
+                _r(b1.get("tuned_over_ceiling_aggregate"))),
              ">= 0.97", _yes(g["tuned_over_ceiling_at_least_0_97"])),
             ("B1", "(c) / (a)", "%s (aggregate %s); (d) / (a) %s" % (
                 _r(b1["tuned_over_baseline"]), _r(b1.get("tuned_over_baseline_aggregate")),
@@ -119,8 +130,8 @@ def rows(results_dir):
     out.extend(_b5_rows(_load(results_dir, "b5")))
     rounds = _load(results_dir, "b5_rounds")
     if rounds:
-        out.append(("B5", "tuned / ceiling (wrk), `b5-rounds`", "%s (median of %d paired rounds)" % (
-            _r(rounds["tuned_over_ceiling"]), len(rounds["tuned_over_ceiling_rounds"])), ">= 0.97",
+        out.append(("B5", "tuned / ceiling (wrk), `b5-rounds`", "%s (%s)" % (
+            _r(rounds["tuned_over_ceiling"]), _rounds_text(rounds, len(rounds["tuned_over_ceiling_rounds"]))), ">= 0.97",
             _yes(rounds["goals"]["tuned_over_ceiling_at_least_0_97"])))
     return out
 
@@ -152,8 +163,8 @@ def _b5_rows(b5):
                         _mb(mem.get("reserved_at_max_bytes")), _mb(mem.get("slab_growth_bytes"))),
                     "<= 2x", _yes(g["%s_max_at_most_2x_steady_state" % label])))
     out.append(("B5", "tune runs from observation", b5["tune_runs_observed"], "<= 2", _yes(g["observed_tune_runs_at_most_2"])))
-    out.append(("B5", "tuned / ceiling (wrk)", "%s (median of %d paired rounds)" % (
-        _r(b5["tuned_over_ceiling"]), len(b5["tuned_over_ceiling_rounds"])), ">= 0.97",
+    out.append(("B5", "tuned / ceiling (wrk)", "%s (%s)" % (
+        _r(b5["tuned_over_ceiling"]), _rounds_text(b5, len(b5["tuned_over_ceiling_rounds"]))), ">= 0.97",
         _yes(g["tuned_over_ceiling_at_least_0_97"])))
     return out
 

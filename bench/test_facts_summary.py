@@ -16,25 +16,29 @@ import statistics, sys, time
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, reading
 runs = []
-for _i in range(15):
-    t = time.perf_counter(); gathering.FactsReader(reading.Reader()).gather(); runs.append(time.perf_counter() - t)
+for _i in range(int(sys.argv[3])):
+    t = time.perf_counter()
+    gathering.FactsReader(reading.Reader(), gathering.ReadOptions(table=sys.argv[2] == "walk")).gather()
+    runs.append(time.perf_counter() - t)
 print(statistics.median(runs))
 '''
 
 
-def median_summary_seconds(ns):
-    out = ns.exec([sys.executable, "-c", PROBE, COLLECTIONS_ROOT]).stdout
+def median_seconds(ns, mode="summary", runs=15):
+    out = ns.exec([sys.executable, "-c", PROBE, COLLECTIONS_ROOT, mode, str(runs)]).stdout
     return float(out.split()[-1])
 
 
-def test_summary_mode_stays_well_under_100_ms_at_100k_entries():
+def test_summary_mode_does_not_grow_with_the_table_as_a_walk_does():
     with exclusive_kernel(), saved_sysctls():
         write_value("nf_conntrack_max", 262144)
         with Netns(ruleset=traffic.UDP_FILL_RULESET) as ns:
-            small = median_summary_seconds(ns)
+            small = median_seconds(ns)
             traffic.udp_fill(ns, 100000, udp_timeout=600)
             assert ns.count() > 90000
-            big = median_summary_seconds(ns)
-    assert big < 0.1, "summary mode took %.1f ms at 100k entries" % (big * 1000)
-    # Nothing in it walks the table: 100k entries must not cost what a walk costs (~100+ ms).
-    assert big < small + 0.05, (small, big)
+            big = median_seconds(ns)
+            walk = median_seconds(ns, "walk", 3)
+    # Judged against a walk of the same table at the same moment, not against a wall-clock
+    # bound that a busy shared machine can break: nothing in summary mode reads the entries.
+    assert big < walk / 3, "summary %.1f ms, walk %.1f ms at 100k entries" % (big * 1000, walk * 1000)
+    assert big < max(2 * small, small + 0.05), (small, big)

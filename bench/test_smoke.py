@@ -62,6 +62,8 @@ def test_b1_replays_the_case_study_broken_state_and_restores_the_machine(tmp_pat
     assert result["phases"]["ceiling"][0]["complete_requests"] == bench.SMOKE["b1"]["requests"]
     assert result["ceiling_drops"] == 0
     assert result["goals"]["machine_values_restored"]
+    assert not result.get("errors"), result["errors"]
+    assert _json(tmp_path, "b1")["tuned_over_ceiling_spread"]["rounds"] == bench.SMOKE["b1"]["rounds"]
     # The tuned phase always runs: the role and the sizing code are part of this checkout.
     assert result["tuned_drops"] == 0
     assert result["tuned_values"]["nf_conntrack_max"] > b1_seed.BROKEN_MAX
@@ -131,7 +133,11 @@ def test_b5_fills_the_table_and_tunes_it_from_observation_alone(tmp_path):
         assert phases[phase]["drops"] == 0, phase
         assert phases[phase]["failure_rate"] == 0, phase
     assert result["declared"]["tune"]["declared_tcp_new_per_second"] > 0
-    assert result["rounds"] and result["tuned_over_ceiling"] is not None
+    # Every paired round measured (wrk ran and connected from each client), the ratio's spread kept.
+    assert not result["errors"], result["errors"]
+    spread = _json(tmp_path, "b5")["tuned_over_ceiling_spread"]
+    assert spread["rounds"] == bench.SMOKE["b5"]["rounds"] and spread["median"] > 0 and spread["iqr"] >= 0
+    assert all(r["tuned"]["requests"] > 0 and r["ceiling"]["requests"] > 0 for r in result["rounds"])
     assert result["goals"]["machine_values_restored"]
     assert not result["etc_put_back"]["added"], "rollback must leave no drop-in behind"
     assert not set(result["lab_namespaces"]) & _namespaces(), "the lab's namespaces must be deleted"

@@ -9,20 +9,52 @@ NC_WORK=${NC_WORK:-/tmp/netfilter.conntrack-$(printf '%s' "$NC_ROOT" | sha256sum
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
+nc_apt_packages() {
+    # The package names of scripts/apt/$1.txt: the first word of each line.
+    local line
+    while read -r line; do
+        line=${line%%#*}
+        [[ -n ${line// /} ]] && printf '%s\n' "${line%% *}"
+    done < "$NC_ROOT/scripts/apt/$1.txt"
+}
+
 nc_apt() {
-    # apt-get only when something is missing: a warm machine skips the network.
-    local missing=() pkg
-    while read -r pkg; do
-        [[ -z $pkg || $pkg == \#* ]] && continue
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-    done < "$NC_ROOT/scripts/apt-packages.txt"
-    if ((${#missing[@]})); then
-        log "apt-get install ${missing[*]}"
+    # $@: lists under scripts/apt/ (main, test, vm). apt-get only for what is missing, so a
+    # warm machine skips the network. The main job's list goes in without recommends (they
+    # pull daemons in); the test and VM lists keep them, the set this project is tested with.
+    local list missing pkg flags
+    for list in "$@"; do
+        missing=()
+        while read -r pkg; do
+            dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+        done < <(nc_apt_packages "$list")
+        ((${#missing[@]})) || continue
+        flags=()
+        [[ $list != main ]] || flags=(--no-install-recommends)
+        log "apt-get install ${flags[*]} ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        # With recommends: the set this project is tested with (podman and chromium lean on them).
-        apt-get install -y -qq "${missing[@]}" >/dev/null
+        # Several checkouts may set up at once: wait for another apt's lock instead of failing.
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${flags[@]}" "${missing[@]}" >/dev/null
+    done
+}
+
+nc_promtool() {
+    # promtool without a Prometheus server: Debian ships it only inside the prometheus
+    # package, whose install starts the server (and, with recommends, node-exporter). Take
+    # the one binary out of the .deb instead (no maintainer scripts run) into $NC_CACHE/bin.
+    command -v promtool >/dev/null && return 0
+    local bin=$NC_CACHE/bin tmp
+    if [[ ! -x $bin/promtool ]]; then
+        log "promtool: unpacking it from the prometheus .deb into $bin (the package itself would start a server)"
+        tmp=$(mktemp -d)
+        (cd "$tmp" && apt-get -o APT::Sandbox::User=root download -qq prometheus >/dev/null) || { rm -rf "$tmp"; return 1; }
+        mkdir -p "$bin"
+        dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+        mv "$tmp/usr/bin/promtool" "$bin/promtool"
+        rm -rf "$tmp"
     fi
+    export PATH=$PATH:$bin
 }
 
 nc_requirements_closure() {
@@ -60,11 +92,17 @@ nc_venv() {
 
 nc_build_install() {
     # Build the collection tarball from this checkout and install it into $NC_WORK/collections.
+    # Under a lock: two scripts/test runs of one checkout (a stage beside the VM stage) share
+    # $NC_WORK, and one's rm -rf would pull the tarball from under the other's install.
     local dist=$NC_WORK/dist
-    rm -rf "$dist" "$NC_WORK/collections/ansible_collections/netfilter/conntrack"
-    mkdir -p "$dist" "$NC_WORK/collections"
-    ansible-galaxy collection build "$NC_ROOT" --output-path "$dist" --force >/dev/null
-    ansible-galaxy collection install --offline --force -p "$NC_WORK/collections" "$dist"/netfilter-conntrack-*.tar.gz >/dev/null
+    mkdir -p "$NC_WORK"
+    (
+        flock 9
+        rm -rf "$dist" "$NC_WORK/collections/ansible_collections/netfilter/conntrack"
+        mkdir -p "$dist" "$NC_WORK/collections"
+        ansible-galaxy collection build "$NC_ROOT" --output-path "$dist" --force >/dev/null
+        ansible-galaxy collection install --offline --force -p "$NC_WORK/collections" "$dist"/netfilter-conntrack-*.tar.gz >/dev/null
+    ) 9>"$NC_WORK/build.lock"
     export ANSIBLE_COLLECTIONS_PATH=$NC_WORK/collections
 }
 

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Filters of the fleet audit: build the report, render it, query it with JMESPath.
+"""Filters of the fleet audit: build the report, merge sliced runs' reports, render it, query it.
 The documentation of each filter is in the YAML file of the same name."""
 
 from __future__ import absolute_import, division, print_function
@@ -14,7 +14,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six import string_types
 
-from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit, _audit_render
+from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit, _audit_merge, _audit_render
 
 try:
     import jmespath
@@ -80,6 +80,14 @@ def audit_report(hosts, thresholds=None, fail_on="never", generated_at=None):
         raise AnsibleFilterError("audit_report: %s" % to_native(exc))
 
 
+def audit_merge(reports, thresholds=None, fail_on="never", generated_at=None):
+    try:
+        return _audit_merge.merge_reports(reports, thresholds=None if thresholds is None else _audit.plain(thresholds),
+                                          fail_on=str(fail_on), generated_at=generated_at)
+    except ValueError as exc:
+        raise AnsibleFilterError("audit_merge: %s" % to_native(exc))
+
+
 def audit_render(report, fmt, host=None, template=None):
     try:
         return _audit_render.render(_audit.plain(report), str(fmt), None if host is None else str(host),
@@ -105,6 +113,7 @@ class FilterModule(object):
         return {
             "audit_record": audit_record,
             "audit_report": audit_report,
+            "audit_merge": audit_merge,
             "audit_render": audit_render,
             "audit_query": audit_query,
         }

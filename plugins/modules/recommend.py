@@ -193,6 +193,17 @@ options:
       - When reading the host, sample the statistics over this many seconds (0 to 300) to get rates.
     type: float
     default: 0
+  record_file:
+    description:
+      - When reading the host, the tuning record of the C(netfilter.conntrack.tune) role is read from here;
+        a record that cannot be used there is reported as a warning.
+      - The same option, with the same default, as in M(netfilter.conntrack.facts) and
+        M(netfilter.conntrack.settings), so that one C(group/netfilter.conntrack.all) entry in
+        C(module_defaults) sets it for all three modules.
+      - Ignored when O(facts) or O(planning) is given.
+    type: path
+    default: /etc/ansible/facts.d/netfilter_conntrack.fact
+    version_added: 0.3.0
 notes:
   - Entries needed, memory and verdict thresholds (75% warning, 90% critical) are explained in
     C(docs/sizing.md).
@@ -354,7 +365,7 @@ recommendation:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, sizing
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, reading, sizing
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy
 
 
@@ -386,6 +397,7 @@ def main():
             table=dict(type="bool", default=True),
             table_limit=dict(type="int"),
             sample_seconds=dict(type="float", default=0),
+            record_file=dict(type="path", default=reading.RECORD_FILE),
         ),
         mutually_exclusive=[("facts", "planning")],
         supports_check_mode=True,
@@ -405,7 +417,7 @@ def main():
                 module.fail_json(msg=problem)
             facts, read_warnings = gathering.gather_on_host(module, gathering.ReadOptions(
                 table=module.params["table"], table_limit=module.params["table_limit"],
-                sample_seconds=module.params["sample_seconds"]))
+                sample_seconds=module.params["sample_seconds"], record_file=module.params["record_file"]))
             for warning in read_warnings or []:
                 module.warn(warning)
         result = sizing.recommend(facts, **inputs)

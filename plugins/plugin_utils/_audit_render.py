@@ -6,8 +6,8 @@
 """Renderers of the fleet report (controller side, private): JSON, CSV, Markdown,
 a self-contained HTML page and one Prometheus textfile per host. Pure: strings out.
 
-The Markdown and the HTML page are Jinja2 templates (roles/audit/templates/), which users
-can replace; this module gives them the rows and cells (from the one column table) and the
+The Markdown and the HTML page are Jinja2 templates (_audit_templates/ beside this file),
+which users can replace; this module gives them the rows and cells (from the one column table) and the
 SVG charts, whose geometry stays here."""
 
 from __future__ import absolute_import, division, print_function
@@ -24,7 +24,7 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from ansible_collections.netfilter.conntrack.plugins.plugin_utils._audit import (
-    CSV_COLUMNS, SEVERITIES, human_bytes, severity_rank,
+    SEVERITIES, human_bytes, severity_rank,
 )
 
 FORMATS = ("json", "csv", "markdown", "html", "prometheus")
@@ -35,7 +35,7 @@ CHART_HOSTS_LIMIT = 60
 
 def render(report, fmt, host=None, template=None):
     """``template``: the text of a Jinja2 template to use instead of the collection's own
-    (Markdown and HTML only; roles/audit/templates/ holds the defaults to start from).
+    (Markdown and HTML only; _audit_templates/ beside this module holds the defaults to start from).
     None or empty: the collection's own."""
     if template and fmt not in ("markdown", "md", "html"):
         raise ValueError("only the markdown and html formats take a template, not %s" % fmt)
@@ -173,7 +173,19 @@ COLUMNS = dict((c.name, c) for c in (
            sort=lambda h: h["counts"]["critical"] * 10000 + h["counts"]["warning"] * 100 + h["counts"]["info"]),
 ))
 
-# The fleet table of the Markdown and HTML reports, in this order; the CSV has CSV_COLUMNS.
+# The columns of report.csv, in this order: a spreadsheet reads them by position, so a new
+# column goes at the end.
+CSV_COLUMNS = (
+    "host", "status", "severity", "findings_critical", "findings_warning", "findings_info",
+    "count", "max", "usage_percent", "buckets", "chain_depth_at_max",
+    "recommended_max", "recommended_buckets", "memory_in_use_bytes", "memory_at_max_bytes",
+    "recommended_memory_bytes", "memory_budget_bytes", "mem_total_bytes",
+    "drop_total", "insert_failed_total", "chaintoolong_total", "table_full_count",
+    "kube_proxy_running", "not_persisted", "kernel_release", "error", "reasons",
+)
+
+
+# The fleet table of the Markdown and HTML reports, in this order.
 FLEET_COLUMNS = ("host", "status", "severity", "usage_percent", "count", "max", "recommended_max", "buckets",
                  "chain_depth_at_max", "memory_at_max_bytes", "recommended_memory_bytes", "findings")
 
@@ -219,9 +231,10 @@ def _md(text):
 
 # --- templates (Markdown, HTML) ------------------------------------------------------------
 
-# The collection's own templates: the audit role's, so that users copy them from one place.
-TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                            "roles", "conntrack_audit", "templates")
+# The collection's own templates ship beside the renderer that fills them, so that the filter
+# finds them wherever the collection is installed (an execution environment, a zip), and users
+# copy them from there.
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_audit_templates")
 
 
 def _host_view(h, fleet):

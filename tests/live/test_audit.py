@@ -30,7 +30,7 @@ QUERY = "hosts[?metrics.usage_percent > `80`].{host: host, recommended_max: metr
 
 pytestmark = pytest.mark.skipif(shutil.which("podman") is None or shutil.which("chromium") is None
                                 or shutil.which("promtool") is None,
-                                reason="needs podman, chromium and promtool (scripts/apt-packages.txt)")
+                                reason="needs podman, chromium and promtool (scripts/apt/main.txt, test.txt)")
 
 
 def _script(name):

@@ -36,8 +36,6 @@ MODULE_DIR = "/sys/module/nf_conntrack"
 
 # init_net's fixed inode since Linux 5.x (PROC_NET_INIT_INO); older kernels allocate it.
 PROC_NET_INIT_INO = 0xEFFFFFF9
-# Outside init_net the kernel makes these 0444.
-GLOBAL_KEYS = kernel.GLOBAL_KEYS
 
 # The proc header names some columns differently from conntrack-tools (and from
 # the kernel's own struct fields); totals carry both names.
@@ -229,9 +227,10 @@ def read_namespace(r):
         initial = None
     settable = None
     if mode is not None:
+        # Outside init_net the kernel makes the global keys 0444.
         settable = not read_only_mode and all(
             os.access(r.path(NETFILTER + "/" + key), os.W_OK)
-            for key in GLOBAL_KEYS if os.path.exists(r.path(NETFILTER + "/" + key)))
+            for key in kernel.GLOBAL_KEYS if os.path.exists(r.path(NETFILTER + "/" + key)))
         if initial is False:
             settable = False
     return initial, settable

@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-"""No function in plugins/ is over about 80 lines or takes more than 7 parameters, unless it says why."""
+"""The shape rules of plugins/: short functions with few parameters, classes and files of a readable
+size, state set in __init__, kernel names imported from kernel."""
 
 import ast
 import os
@@ -44,3 +45,54 @@ def test_the_allowlist_holds_only_functions_that_need_it():
         if node is None:
             continue  # gone or renamed: nothing left to allow
         assert node.end_lineno - node.lineno + 1 > MAX_LINES or parameter_count(node) > MAX_PARAMETERS, entry
+
+
+MAX_CLASS_LINES = 300
+MAX_FILE_LINES = 600
+MAX_ATTRIBUTES_OUTSIDE_INIT = 5
+
+
+def test_classes_are_under_300_lines_and_files_under_600():
+    too_big = []
+    for path, text in plugin_sources():
+        rel = os.path.relpath(path, PLUGINS)
+        # The module files hold their DOCUMENTATION/RETURN blocks; the limit is for the code.
+        if not rel.startswith("modules") and len(text.splitlines()) > MAX_FILE_LINES:
+            too_big.append("%s (%d lines)" % (rel, len(text.splitlines())))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
+                lines = node.end_lineno - node.lineno + 1
+                too_big.append("%s:%d class %s (%d lines)" % (rel, node.lineno, node.name, lines))
+    assert too_big == []
+
+
+def test_a_class_sets_its_state_in_init():
+    # An attribute first set in a later method works only if that method ran first.
+    scattered = []
+    for path, text in plugin_sources():
+        for cls in ast.walk(ast.parse(text)):
+            if not isinstance(cls, ast.ClassDef):
+                continue
+            outside = set()
+            for method in cls.body:
+                if not isinstance(method, ast.FunctionDef) or method.name == "__init__":
+                    continue
+                for node in ast.walk(method):
+                    if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+                            and isinstance(node.value, ast.Name) and node.value.id == "self"):
+                        outside.add(node.attr)
+            if len(outside) > MAX_ATTRIBUTES_OUTSIDE_INIT:
+                scattered.append("%s class %s: %s" % (os.path.relpath(path, PLUGINS), cls.name, sorted(outside)))
+    assert scattered == []
+
+
+def test_kernel_names_are_imported_from_kernel_not_re_exported():
+    aliases = []
+    for path, text in plugin_sources():
+        if path.endswith(os.path.join("_conntrack", "kernel.py")):
+            continue
+        for node in ast.parse(text).body:
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute)
+                    and isinstance(node.value.value, ast.Name) and node.value.value.id == "kernel"):
+                aliases.append("%s:%d" % (os.path.relpath(path, PLUGINS), node.lineno))
+    assert aliases == []

@@ -17,7 +17,8 @@ def report():
 
 
 def test_filters_are_registered():
-    assert set(audit.FilterModule().filters()) == {"audit_record", "audit_report", "audit_render", "audit_query"}
+    assert set(audit.FilterModule().filters()) == {
+        "audit_record", "audit_report", "audit_merge", "audit_render", "audit_query"}
 
 
 def test_query_hosts_above_80_percent_with_their_recommended_max(report):

@@ -62,7 +62,7 @@ def test_json_has_a_version_and_every_host_with_the_documented_keys(report):
 
 def test_csv_has_one_row_per_host_in_the_documented_columns(report):
     rows = list(csv.DictReader(io.StringIO(_audit_render.render_csv(report))))
-    assert tuple(rows[0].keys()) == _audit.CSV_COLUMNS
+    assert tuple(rows[0].keys()) == _audit_render.CSV_COLUMNS
     assert [r["host"] for r in rows] == [h["host"] for h in report["hosts"]]
     row = dict((r["host"], r) for r in rows)
     assert row["k8s-crit-3"]["severity"] == "critical"

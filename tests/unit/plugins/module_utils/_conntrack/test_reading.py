@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, reading
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import gathering, kernel, reading
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures"))
 
@@ -404,7 +404,7 @@ def test_initial_namespace_by_inode(copy_tree):
 def test_read_only_global_keys_mean_a_non_initial_namespace(copy_tree):
     root = copy_tree("linux-6.18")
     _ns_links(root, 4026532177, 4026532177)  # a container whose pid 1 shares its netns
-    for key in reading.GLOBAL_KEYS:
+    for key in kernel.GLOBAL_KEYS:
         os.chmod(str(root / "proc" / "sys" / "net" / "netfilter" / key), 0o444)
     facts, _w = gather(root)
     assert facts["initial_netns"] is False and facts["host_settable"] is False

@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, verdict
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.sizing import recommend
-from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit
+from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit, _audit_rules
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "facts")
 
@@ -38,7 +38,7 @@ def test_recommend_the_audit_and_the_advisor_judge_the_same_table_alike(count, s
     facts = host_with(count)
     rec = recommend(facts, force=True)
     metrics = {"usage_ratio": count / 262144.0, "count": count, "max": 262144}
-    findings = _audit.rule_usage(facts, rec, metrics, _audit.merge_thresholds())
+    findings = _audit_rules.rule_usage(facts, rec, metrics, _audit.merge_thresholds())
     assert (findings[0]["severity"] if findings else "ok") == severity
     usage = [r for r in rec["verdict"]["reasons"] if "% full" in r]
     assert (severity in usage[0] if usage else severity == "ok")
