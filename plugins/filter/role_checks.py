@@ -11,6 +11,7 @@ import difflib
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.six import string_types
+from ansible.utils.display import Display
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import sizing
 
@@ -30,11 +31,12 @@ def _spec_names(spec):
     return names
 
 
-def role_variable_errors(names, spec, allowed=None):
+def role_variable_errors(names, spec, allowed=None, prefix=""):
     """One sentence per variable in names that the role does not know, naming the closest known one.
 
     ``names`` are the variables set for this host with the role's prefix (the varnames
-    lookup); ``allowed`` names the role's outputs and the playbooks' variables.
+    lookup); ``allowed`` names the role's outputs and the playbooks' variables. With a
+    ``prefix`` the closest name is judged on what follows it, which all names share.
     """
     if isinstance(names, string_types):
         names = [n for n in names.split(",") if n]
@@ -43,13 +45,47 @@ def role_variable_errors(names, spec, allowed=None):
     for name in sorted(set(names or ())):
         if name in known:
             continue
-        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        tails = sorted(k[len(prefix):] for k in known if k.startswith(prefix))
+        close = difflib.get_close_matches(name[len(prefix):], tails, n=1, cutoff=0.6) \
+            if name.startswith(prefix) else []
         if close:
-            errors.append("unknown variable %s; did you mean %s?" % (name, close[0]))
+            errors.append("unknown variable %s; did you mean %s%s?" % (name, prefix, close[0]))
         else:
             errors.append("unknown variable %s; the role takes only the variables in its meta/argument_specs.yml"
                           " (ansible-doc -t role netfilter.conntrack.ROLE)" % name)
     return errors
+
+
+def role_input_errors(names, spec, prefix, old_prefix=None, allowed=None, outputs=None, called_as=None):
+    """The roles' one variable-name check: typos of ours fail, old names warn, others pass.
+
+    ``names`` are the variables set for the host that start with ``prefix`` (ours, such as
+    ``conntrack_tune_``) or ``old_prefix`` (``tune_``, the names before the rename). A name
+    with our prefix that the role does not know is a typo, and one sentence per typo is
+    returned. A name with the old prefix is ours only when it is exactly an old name of one
+    of ours: then a deprecation warning names the new one. Anything else (an auditd role's
+    ``audit_backlog_limit``) belongs to someone else and is left alone. ``called_as`` is the
+    old role name the role was reached through, which warns too. ``allowed`` are further
+    names of ours (the playbooks' variables); ``outputs`` are what the role publishes, under
+    both names for one release, so their old names do not warn.
+    """
+    if isinstance(names, string_types):
+        names = [n for n in names.split(",") if n]
+    names = sorted(set(names or ()))
+    ours = [n for n in names if n.startswith(prefix)]
+    display = Display()
+    if called_as:
+        display.deprecated("the role netfilter.conntrack.%s is now netfilter.conntrack.%s; use the new name"
+                           % (called_as, prefix.rstrip("_")), version="0.4.0",
+                           collection_name="netfilter.conntrack")
+    if old_prefix:
+        inputs = _spec_names(spec) | set(allowed or ())
+        renamed = dict((old_prefix + n[len(prefix):], n) for n in inputs if n.startswith(prefix))
+        for name in names:
+            if not name.startswith(prefix) and name in renamed:
+                display.deprecated("the variable %s is now %s; use the new name" % (name, renamed[name]),
+                                   version="0.4.0", collection_name="netfilter.conntrack")
+    return role_variable_errors(ours, spec, list(allowed or ()) + list(outputs or ()), prefix)
 
 
 def _role_name(option, prefix, rates):
@@ -117,25 +153,65 @@ def audit_output_errors(query_file, textfile_name, hosts=(), query="", formats=(
     """Why the audit's outputs would land outside audit_dir or the textfile directory; empty when fine."""
     errors = []
     if query and not _plain_file_name(query_file):
-        errors.append("audit_query_file must be a file name inside audit_dir (no '/', not '.' or '..'), got %r"
+        errors.append("conntrack_audit_query_file must be a file name inside conntrack_audit_dir (no '/', not '.' or '..'), got %r"
                       % (query_file,))
     if not _plain_file_name(textfile_name) or not str(textfile_name).endswith(".prom") \
             or str(textfile_name) == ".prom":
-        errors.append("audit_textfile_name must be a plain file name ending in .prom (node_exporter's textfile"
+        errors.append("conntrack_audit_textfile_name must be a plain file name ending in .prom (node_exporter's textfile"
                       " collector reads only *.prom in its directory), got %r" % (textfile_name,))
     if "prometheus" in (formats or ()):
         bad = sorted(str(h) for h in hosts or () if not _plain_file_name(str(h)))
         if bad:
-            errors.append("inventory host names %s cannot name a file in audit_dir/prometheus/ (HOST.prom):"
-                          " leave prometheus out of audit_formats, or rename the hosts"
+            errors.append("inventory host names %s cannot name a file in conntrack_audit_dir/prometheus/ (HOST.prom):"
+                          " leave prometheus out of conntrack_audit_formats, or rename the hosts"
                           % ", ".join(repr(h) for h in bad))
     return errors
+
+
+def _batch(value):
+    """One batch size as serial takes it, or None: a whole number of hosts or a percentage."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, string_types):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        if text.endswith("%") and text[:-1].strip().isdigit() and int(text[:-1]) <= 100:
+            return text
+    return None
+
+
+def play_keyword(value, name, keyword="serial"):
+    """A play variable of our playbooks checked before the play uses it, else one named error.
+
+    ansible-core turns a bad ``serial`` into "Unexpected Exception, this is probably a bug";
+    ``keyword`` is ``serial`` (hosts or percentages, or a list of them) or
+    ``max_fail_percentage`` (0 to 100).
+    """
+    if keyword == "max_fail_percentage":
+        number = _batch(value)
+        if isinstance(number, int) and number <= 100:
+            return number
+        raise AnsibleFilterError("%s=%r is refused: max_fail_percentage is a whole number from 0 to 100"
+                                 % (name, value))
+    if keyword != "serial":
+        raise AnsibleFilterError("play_keyword: keyword must be serial or max_fail_percentage, got %r" % (keyword,))
+    values = value if isinstance(value, (list, tuple)) else [value]
+    batches = [_batch(v) for v in values]
+    if not values or any(b is None for b in batches):
+        raise AnsibleFilterError("%s=%r is refused: serial takes a number of hosts (2), a percentage ('25%%')"
+                                 " or a list of them ([1, '25%%'])" % (name, value))
+    return batches if isinstance(value, (list, tuple)) else batches[0]
 
 
 class FilterModule(object):
     def filters(self):
         return {
             "role_variable_errors": role_variable_errors,
+            "role_input_errors": role_input_errors,
+            "play_keyword": play_keyword,
             "recommend_input_errors": recommend_input_errors,
             "audit_output_errors": audit_output_errors,
         }

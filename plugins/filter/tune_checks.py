@@ -11,8 +11,6 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
 
-# Global in the kernel: read-only outside the initial network namespace.
-GLOBAL_KEYS = kernel.GLOBAL_KEYS
 # kube-proxy writes these itself with its default configuration (the settings module skips them).
 KUBE_PROXY_KEYS = kernel.kube_proxy_keys(by_default_only=True)
 # Signs of a full table: packets dropped, entries evicted early, clashes lost.
@@ -46,7 +44,8 @@ def settings_mismatches(desired, facts, skipped=None, kube_proxy="respect"):
         raise AnsibleFilterError("settings_mismatches: facts must be the conntrack facts dict")
     ignore = set(skipped or ())
     if facts.get("host_settable") is False or facts.get("initial_netns") is False:
-        ignore.update(GLOBAL_KEYS)
+        # Global in the kernel: read-only outside the initial network namespace.
+        ignore.update(kernel.GLOBAL_KEYS)
     if kube_proxy == "respect" and (facts.get("environment") or {}).get("kube_proxy_running"):
         ignore.update(KUBE_PROXY_KEYS)
     runtime = facts.get("settings") or {}

@@ -52,22 +52,22 @@ def args(*pairs):
 
 
 TUNE_REFUSALS = [
-    pytest.param(["tune_profle=nat_gateway"], "unknown variable tune_profle; did you mean tune_profile?",
+    pytest.param(["conntrack_tune_profle=nat_gateway"], "unknown variable conntrack_tune_profle; did you mean conntrack_tune_profile?",
                  id="typo"),
-    pytest.param(["tune_profile=nat_gatway"], "tune_profile must be one of", id="bad-profile"),
-    pytest.param(['{"tune_rates": {"tcp_new_per_sec": 6500}}'], "tune_rates.tcp_new_per_sec", id="unknown-rate"),
-    pytest.param(["tune_peak_entries=-1"], "tune_peak_entries='-1' is refused", id="negative-peak"),
-    pytest.param(["tune_headroom=0"], "tune_headroom='0' is refused", id="zero-headroom"),
-    pytest.param(['{"tune_rates": {"tcp_new_per_second": 1e308}}'], "tune_rates.tcp_new_per_second=1e+308",
+    pytest.param(["conntrack_tune_profile=nat_gatway"], "conntrack_tune_profile must be one of", id="bad-profile"),
+    pytest.param(['{"conntrack_tune_rates": {"tcp_new_per_sec": 6500}}'], "conntrack_tune_rates.tcp_new_per_sec", id="unknown-rate"),
+    pytest.param(["conntrack_tune_peak_entries=-1"], "conntrack_tune_peak_entries='-1' is refused", id="negative-peak"),
+    pytest.param(["conntrack_tune_headroom=0"], "conntrack_tune_headroom='0' is refused", id="zero-headroom"),
+    pytest.param(['{"conntrack_tune_rates": {"tcp_new_per_second": 1e308}}'], "conntrack_tune_rates.tcp_new_per_second=1e+308",
                  id="absurd-rate"),
 ]
 
 AUDIT_REFUSALS = [
-    pytest.param(["audit_textfile_name=../x.prom"], "audit_textfile_name", id="textfile-dotdot"),
-    pytest.param(["audit_textfile_name=x.txt"], "audit_textfile_name", id="textfile-not-prom"),
-    pytest.param(['{"audit_query": "summary", "audit_query_file": "../query.json"}'], "audit_query_file",
+    pytest.param(["conntrack_audit_textfile_name=../x.prom"], "conntrack_audit_textfile_name", id="textfile-dotdot"),
+    pytest.param(["conntrack_audit_textfile_name=x.txt"], "conntrack_audit_textfile_name", id="textfile-not-prom"),
+    pytest.param(['{"conntrack_audit_query": "summary", "conntrack_audit_query_file": "../query.json"}'], "conntrack_audit_query_file",
                  id="query-file-dotdot"),
-    pytest.param(["audit_tabel=true"], "unknown variable audit_tabel; did you mean audit_table?", id="typo"),
+    pytest.param(["conntrack_audit_tabel=true"], "unknown variable conntrack_audit_tabel; did you mean conntrack_audit_table?", id="typo"),
 ]
 
 
@@ -93,9 +93,9 @@ def test_tune_refuses_a_bad_variable_before_any_change(kernel_lock, extra, messa
 def test_rollback_refuses_a_typo_before_any_change(kernel_lock, check):
     before = snapshot()
     proc, recap = run_playbook("netfilter.conntrack.rollback", check=check,
-                               args=args("tune_recrod_file=/etc/ansible/facts.d/x.fact"))
+                               args=args("conntrack_tune_recrod_file=/etc/ansible/facts.d/x.fact"))
     assert_refused_before_any_change(proc, recap, before,
-                                     "unknown variable tune_recrod_file; did you mean tune_record_file?")
+                                     "unknown variable conntrack_tune_recrod_file; did you mean conntrack_tune_record_file?")
 
 
 @pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
@@ -105,7 +105,7 @@ def test_audit_refuses_outputs_outside_its_directories_before_any_write(
     out_dir = tmp_path / "audit"
     before = snapshot()
     proc, recap = run_playbook("netfilter.conntrack.audit", check=check,
-                               args=args("audit_dir=%s" % out_dir, *extra))
+                               args=args("conntrack_audit_dir=%s" % out_dir, *extra))
     assert_refused_before_any_change(proc, recap, before, message)
     assert not out_dir.exists(), list(out_dir.rglob("*"))
     assert not (tmp_path / "x.prom").exists() and not (tmp_path / "query.json").exists()
@@ -116,15 +116,15 @@ def test_health_gate_false_from_the_command_line_turns_the_gate_off(netns, tmp_p
     before = snapshot()
     was = netns.sysctl("nf_conntrack_udp_timeout")
     proc, recap = run_playbook("netfilter.conntrack.tune", netns=netns, check=check, args=args(
-        "tune_health_gate=false", "tune_persist_sysctl=false", "tune_boot_fix=never",
-        "tune_record_file=%s" % (tmp_path / "record.fact"),
-        '{"tune_settings": {"nf_conntrack_udp_timeout": 31}}'))
+        "conntrack_tune_health_gate=false", "conntrack_tune_persist_sysctl=false", "conntrack_tune_boot_fix=never",
+        "conntrack_tune_record_file=%s" % (tmp_path / "record.fact"),
+        '{"conntrack_tune_settings": {"nf_conntrack_udp_timeout": 31}}'))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and recap["localhost"]["failed"] == 0, out
     # Neither window ran: the task after tuning is skipped, the one before too.
-    assert re.search(r"TASK \[netfilter\.conntrack\.tune : Sample drop[^\n]*\n(?:[^\n]*\n)*?skipping: \[localhost\]",
+    assert re.search(r"TASK \[netfilter\.conntrack\.conntrack_tune : Sample drop[^\n]*\n(?:[^\n]*\n)*?skipping: \[localhost\]",
                      out), out
-    assert re.search(r"TASK \[netfilter\.conntrack\.tune : Count table-full messages[^\n]*\nskipping", out), out
+    assert re.search(r"TASK \[netfilter\.conntrack\.conntrack_tune : Count table-full messages[^\n]*\nskipping", out), out
     assert netns.sysctl("nf_conntrack_udp_timeout") == (was if check else "31"), out
     # Only the test namespace changed; the initial namespace and /etc are as they were.
     assert snapshot() == before, out
@@ -135,11 +135,25 @@ def test_audit_gather_false_from_the_command_line_reads_nothing(kernel_lock, tmp
     out_dir = tmp_path / "audit"
     before = snapshot()
     proc, recap = run_playbook("netfilter.conntrack.audit", check=check,
-                               args=args("audit_gather=false", "audit_dir=%s" % out_dir))
+                               args=args("conntrack_audit_gather=false", "conntrack_audit_dir=%s" % out_dir))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and recap["localhost"]["failed"] == 0, out
-    assert re.search(r"TASK \[netfilter\.conntrack\.audit : Read conntrack facts[^\n]*\nskipping", out), out
+    assert re.search(r"TASK \[netfilter\.conntrack\.conntrack_audit : Read conntrack facts[^\n]*\nskipping", out), out
     # Nothing cached: the report says so instead of reading the host.
     assert "no conntrack facts in the fact cache" in (out_dir / "report.md").read_text()
     assert "Not audited: localhost (failed: no conntrack facts in the fact cache" in out, out
+    assert snapshot() == before, out
+
+
+@pytest.mark.parametrize("playbook", ["netfilter.conntrack.tune", "netfilter.conntrack.rollback"])
+@pytest.mark.parametrize("extra, message", [
+    ("conntrack_tune_serial=abc", "conntrack_tune_serial='abc' is refused: serial takes"),
+    ("conntrack_tune_max_fail_percentage=lots", "conntrack_tune_max_fail_percentage='lots' is refused"),
+])
+def test_a_bad_play_variable_is_one_named_line_before_any_host_is_read(kernel_lock, playbook, extra, message):
+    before = snapshot()
+    proc, _recap = run_playbook(playbook, args=args(extra))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and message in out, out
+    assert "Unexpected Exception" not in out and "TASK [" not in out, out
     assert snapshot() == before, out

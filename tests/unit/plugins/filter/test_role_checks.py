@@ -4,8 +4,9 @@ import os
 import pytest
 import yaml
 
+from ansible_collections.netfilter.conntrack.plugins.filter import role_checks
 from ansible_collections.netfilter.conntrack.plugins.filter.role_checks import (
-    audit_output_errors, recommend_input_errors, role_variable_errors)
+    audit_output_errors, recommend_input_errors, role_input_errors, role_variable_errors)
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
 
@@ -16,24 +17,58 @@ def spec(role):
 
 
 def test_typo_in_role_variable_names_the_closest_known_one():
-    errors = role_variable_errors(["tune_profle", "tune_profile"], spec("tune"))
-    assert errors == ["unknown variable tune_profle; did you mean tune_profile?"]
+    errors = role_variable_errors(["conntrack_tune_profle", "conntrack_tune_profile"], spec("conntrack_tune"))
+    assert errors == ["unknown variable conntrack_tune_profle; did you mean conntrack_tune_profile?"]
 
 
 def test_every_entry_point_of_the_role_counts_as_known():
     # group_vars for tune must not break rollback, whose entry point takes fewer options.
-    assert role_variable_errors(["tune_rates", "tune_record_file", "tune_verify"], spec("tune")) == []
+    assert role_variable_errors(["conntrack_tune_rates", "conntrack_tune_record_file", "conntrack_tune_verify"],
+                                spec("conntrack_tune")) == []
 
 
 def test_outputs_and_playbook_variables_are_allowed_explicitly():
-    names = ["tune_result", "tune_desired", "tune_hosts"]
-    assert len(role_variable_errors(names, spec("tune"))) == 3
-    assert role_variable_errors(names, spec("tune"), names) == []
+    names = ["conntrack_tune_result", "conntrack_tune_desired", "conntrack_tune_hosts"]
+    assert len(role_variable_errors(names, spec("conntrack_tune"))) == 3
+    assert role_variable_errors(names, spec("conntrack_tune"), names) == []
 
 
 def test_a_name_far_from_every_known_one_still_fails():
-    [error] = role_variable_errors(["audit_zzzzzz"], spec("audit"))
-    assert error.startswith("unknown variable audit_zzzzzz;") and "argument_specs" in error
+    [error] = role_variable_errors(["conntrack_audit_zzzzzz"], spec("conntrack_audit"), prefix="conntrack_audit_")
+    assert error.startswith("unknown variable conntrack_audit_zzzzzz;") and "argument_specs" in error
+
+
+@pytest.fixture
+def deprecations(monkeypatch):
+    said = []
+    monkeypatch.setattr(role_checks.Display, "deprecated", lambda self, msg, **kw: said.append(msg))
+    return said
+
+
+def test_another_roles_variables_with_our_old_prefix_are_not_ours(deprecations):
+    # An auditd role's variables in a shared inventory: neither a failure nor a warning.
+    names = ["audit_backlog_limit", "audit_rules", "conntrack_audit_table"]
+    assert role_input_errors(names, spec("conntrack_audit"), "conntrack_audit_", "audit_") == []
+    assert deprecations == []
+
+
+def test_a_typo_of_ours_fails_with_the_closest_name():
+    assert role_input_errors(["conntrack_tune_profle", "tune_profle"], spec("conntrack_tune"), "conntrack_tune_",
+                             "tune_") == ["unknown variable conntrack_tune_profle; did you mean conntrack_tune_profile?"]
+
+
+def test_an_exact_old_name_works_with_a_deprecation_naming_the_new_one(deprecations):
+    assert role_input_errors(["tune_profile", "tune_serial", "tune_result"], spec("conntrack_tune"), "conntrack_tune_",
+                             "tune_", allowed=["conntrack_tune_serial"],
+                             outputs=["conntrack_tune_result", "tune_result"]) == []
+    assert deprecations == ["the variable tune_profile is now conntrack_tune_profile; use the new name",
+                            "the variable tune_serial is now conntrack_tune_serial; use the new name"]
+
+
+def test_the_old_role_name_warns(deprecations):
+    assert role_input_errors([], spec("conntrack_audit"), "conntrack_audit_", "audit_", called_as="audit") == []
+    assert deprecations == ["the role netfilter.conntrack.audit is now netfilter.conntrack.conntrack_audit;"
+                            " use the new name"]
 
 
 @pytest.mark.parametrize("variables, named, accepted", [
@@ -69,7 +104,7 @@ def test_unset_role_variables_are_the_recommend_defaults():
 @pytest.mark.parametrize("query_file", ["../x.json", "/etc/passwd", "a/b.json", "..", "."])
 def test_a_query_file_outside_audit_dir_is_refused(query_file):
     [error] = audit_output_errors(query_file, "netfilter_conntrack.prom", query="summary")
-    assert error.startswith("audit_query_file must be a file name inside audit_dir") and repr(query_file) in error
+    assert error.startswith("conntrack_audit_query_file must be a file name inside conntrack_audit_dir") and repr(query_file) in error
 
 
 def test_the_query_file_is_not_judged_without_a_query():
@@ -79,7 +114,7 @@ def test_the_query_file_is_not_judged_without_a_query():
 @pytest.mark.parametrize("name", ["../x.prom", "x.txt", "sub/x.prom", ".prom", "", "x.prom/.."])
 def test_a_textfile_name_that_is_not_a_plain_prom_file_is_refused(name):
     [error] = audit_output_errors("query.json", name)
-    assert error.startswith("audit_textfile_name must be a plain file name ending in .prom") and repr(name) in error
+    assert error.startswith("conntrack_audit_textfile_name must be a plain file name ending in .prom") and repr(name) in error
 
 
 def test_host_names_that_would_leave_the_prometheus_directory_are_refused():
@@ -87,3 +122,23 @@ def test_host_names_that_would_leave_the_prometheus_directory_are_refused():
                                   formats=["prometheus"])
     assert "'../../etc/cron.d/x'" in error
     assert audit_output_errors("query.json", "x.prom", hosts=["../x"], formats=["json"]) == []
+
+
+@pytest.mark.parametrize("value, taken", [(1, 1), ("2", 2), ("25%", "25%"), ([1, "25%"], [1, "25%"]),
+                                          (["1", "50%"], [1, "50%"])])
+def test_serial_takes_hosts_percentages_and_lists_of_them(value, taken):
+    assert role_checks.play_keyword(value, "conntrack_tune_serial") == taken
+
+
+@pytest.mark.parametrize("value", ["abc", -1, "150%", [], [1, "lots"], True, {"a": 1}])
+def test_a_bad_serial_is_one_named_line(value):
+    with pytest.raises(role_checks.AnsibleFilterError) as info:
+        role_checks.play_keyword(value, "conntrack_tune_serial")
+    message = str(info.value)
+    assert message.startswith("conntrack_tune_serial=%r is refused: serial takes" % (value,)) and "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["abc", 101, "-1"])
+def test_a_bad_max_fail_percentage_is_one_named_line(value):
+    with pytest.raises(role_checks.AnsibleFilterError, match="0 to 100"):
+        role_checks.play_keyword(value, "conntrack_tune_max_fail_percentage", "max_fail_percentage")
