@@ -15,13 +15,11 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import advisor, kernel
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.verdict import FULL_RATIO, WARNING_RATIO
 from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack.values import dig as _get
-# The rules live in _audit_rules; RULE_NAMES, SEVERITIES and human_bytes are part of what
-# the renderers and the filters read from here.
-from ansible_collections.netfilter.conntrack.plugins.plugin_utils._audit_rules import (  # noqa: F401
-    RULE_NAMES, RULES, SEVERITIES, _finding, _num, human_bytes, memory_at_max, severity_rank, worst,
+from ansible_collections.netfilter.conntrack.plugins.plugin_utils._audit_rules import (
+    RULES, SEVERITIES, _finding, _num, memory_at_max, severity_rank, worst,
 )
 
 REPORT_VERSION = 1

@@ -23,7 +23,7 @@ import os
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from ansible_collections.netfilter.conntrack.plugins.plugin_utils._audit import (
+from ansible_collections.netfilter.conntrack.plugins.plugin_utils._audit_rules import (
     SEVERITIES, human_bytes, severity_rank,
 )
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit
+from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit, _audit_rules
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "audit", "fleet.json")
 
@@ -57,7 +57,7 @@ def test_kube_proxy_block_finding_carries_the_block(ok_host):
 def test_every_cause_has_a_rule_name():
     for cid in ("table_full", "udp_insert_race", "invalid_packets", "chains_too_deep", "search_restart",
                 "notrack_candidate", "ebpf_datapath", "ena_conntrack_allowance"):
-        assert "cause_" + cid in _audit.RULE_NAMES
+        assert "cause_" + cid in _audit_rules.RULE_NAMES
 
 
 def _finding(rule, severity):
@@ -93,4 +93,4 @@ def test_the_report_nests_a_full_tables_signals_under_its_cause_and_keeps_the_co
     assert host["counts"] == {"critical": 6, "warning": 5, "info": 4}
     text = _audit_render.render(report, "markdown")
     assert "\n  - **critical** `drop_rising`:" in text and "\n- **critical** `drop_rising`:" not in text
-    assert all(rule in _audit.RULE_NAMES for signals in _audit.CAUSE_SIGNALS.values() for rule in signals)
+    assert all(rule in _audit_rules.RULE_NAMES for signals in _audit.CAUSE_SIGNALS.values() for rule in signals)

@@ -19,7 +19,7 @@ def test_a_capped_max_on_a_big_node_is_flagged_with_the_release_and_the_cap():
     assert by_key["nf_conntrack_max"]["value"] == 1048576 and by_key["nf_conntrack_max"]["threshold"] == 2097152
     assert "kube-proxy 1.37" in by_key["nf_conntrack_max"]["message"]
     assert "capped at 1048576" in by_key["nf_conntrack_max"]["evidence"]["reason"]
-    assert "kube_proxy_lowers" in _audit.RULE_NAMES and _audit_rules.rule_kube_proxy_lowers in _audit.RULES
+    assert "kube_proxy_lowers" in _audit_rules.RULE_NAMES and _audit_rules.rule_kube_proxy_lowers in _audit.RULES
 
 
 def test_a_raise_only_release_keeps_a_higher_max_and_is_not_flagged():
