@@ -171,7 +171,7 @@ def test_audit_reports_every_host_with_its_real_severity_and_changes_nothing(fle
     gate_out = os.path.join(fleet["scratch"], "gate")
     proc, recap = audit(fleet, gate_out, audit_fail_on="critical", audit_sample_seconds=0, audit_table=False)
     assert proc.returncode != 0
-    assert "conntrack audit gate (audit_fail_on=critical)" in proc.stdout and names["crit"] in proc.stdout
+    assert "conntrack audit gate (conntrack_audit_fail_on=critical)" in proc.stdout and names["crit"] in proc.stdout
     with open(os.path.join(gate_out, "report.json")) as f:
         gate = json.load(f)["gate"]
     assert gate["failed"] and names["crit"] in gate["hosts"] and names["warn"] not in gate["hosts"]
