@@ -14,9 +14,13 @@ format::
     ipv4     2 tcp      6 ESTABLISHED src=...        (offloaded: no timeout)
 
 /proc's seq_file answers every read with one page (4 KiB) at most, whatever size
-is asked: the walk joins those pages into blocks of about a megabyte, and a
-thread of its own does the reading, so that the kernel formats the next pages
-(inside read(), without the GIL) while Python counts the last block. Each block
+is asked, and formatting those pages is most of what reading the table costs. So
+the walk hands the open file to a ``cat`` of its own, which does those reads on
+the other core and writes them into a pipe of a megabyte, while Python counts
+the blocks it takes from the pipe: the kernel's formatting and the counting run
+side by side, and the walk costs about what the slower of the two does. (A
+reading thread cannot do that: every page read needs the GIL back, and counting
+a block holds it.) Without ``cat`` the walk reads the file itself. Each block
 then costs a few C calls: newlines become ``" src="``, one split gives per line
 the part before its first ``" src="`` (family, protocol, timeout, state: it
 repeats a lot and is counted as a whole, then parsed once per distinct value at
@@ -28,6 +32,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
+import errno
+import io
 import ipaddress
 import subprocess
 import sys
@@ -45,6 +51,11 @@ READ_AHEAD_BLOCKS = 2
 # 5 ms switch interval it would wait for most of each block's counting, so the kernel
 # would format nothing meanwhile. A short interval hands it over promptly during the walk.
 SWITCH_INTERVAL_SECONDS = 0.0001
+# The pipe between the reading cat and the walk holds this much (Linux's F_SETPIPE_SZ, which
+# Python names only from 3.10 on), so that cat rarely waits for the walk to take a block.
+PIPE_BYTES = 1 << 20
+F_SETPIPE_SZ = 1031
+READER_ARGV = ["cat"]
 # Distinct source addresses kept while walking. Past it the rarest are dropped,
 # which keeps memory bounded on tables with millions of sources; the top list is
 # then marked approximate.
@@ -266,16 +277,56 @@ def summarize_stream(read, limit=None, top_sources=10):
     return summarize_blocks(_blocks(read), limit, top_sources)
 
 
-def walk_proc(path, limit=None, top_sources=10):
+def _set_pipe_size(fd):
+    try:
+        import fcntl
+        fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, OSError, IOError):
+        pass  # a smaller pipe only means more, shorter reads
+
+
+def _end_reader(proc, finished):
+    """Stops (when the walk stopped early) and reaps the cat this walk started; raises what
+    it reported when it failed before the walk had read everything."""
+    if not finished and proc.poll() is None:
+        proc.kill()  # only the child we started: the cap (or an error) ended the walk first
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    rc = proc.wait()
+    if finished and rc != 0:
+        raise OSError(errno.EIO, "reading the table through %s failed (exit %s): %s"
+                      % (READER_ARGV[0], rc, _text(err).strip()))
+
+
+def walk_proc(path, limit=None, top_sources=10, popen=subprocess.Popen):
     with open(path, "rb", buffering=0) as stream:
-        previous = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-        blocks = _ReadAhead(_filled_blocks(stream.readinto))
         try:
-            return summarize_blocks(blocks, limit, top_sources).result("proc")
+            # The file is opened here, so a namespace's table stays that namespace's.
+            proc = popen(list(READER_ARGV), stdin=stream, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         bufsize=0, close_fds=True)
+        except OSError:
+            return _walk_in_process(stream, limit, top_sources)
+        summary = None
+        try:
+            _set_pipe_size(proc.stdout.fileno())
+            pipe = io.FileIO(proc.stdout.fileno(), "rb", closefd=False)
+            summary = summarize_blocks(_filled_blocks(pipe.readinto), limit, top_sources)
         finally:
-            blocks.close()
-            sys.setswitchinterval(previous)
+            _end_reader(proc, finished=summary is not None and not summary.full)
+        return summary.result("proc")
+
+
+def _walk_in_process(stream, limit, top_sources):
+    """The walk without a cat: a thread of ours reads while the walk counts."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    blocks = _ReadAhead(_filled_blocks(stream.readinto))
+    try:
+        return summarize_blocks(blocks, limit, top_sources).result("proc")
+    finally:
+        blocks.close()
+        sys.setswitchinterval(previous)
 
 
 def walk_conntrack(argv=None, limit=None, top_sources=10, popen=subprocess.Popen):

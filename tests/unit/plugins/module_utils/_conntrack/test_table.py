@@ -1,6 +1,7 @@
 """The table walk: counts per family, protocol, TCP state and flag, top sources, the cap."""
 import io
 import os
+import subprocess
 import sys
 import threading
 
@@ -158,3 +159,54 @@ def test_the_read_ahead_thread_stops_when_the_cap_ends_the_walk(tmp_path):
     t = table.walk_proc(str(path), limit=5)
     assert t["entries_read"] == 5 and t["truncated"] is True
     assert sys.getswitchinterval() == interval and threading.active_count() == threads
+
+
+def _no_cat(*args, **kwargs):
+    raise OSError(2, "No such file or directory: 'cat'")
+
+
+def test_without_cat_the_walk_reads_the_file_itself_with_the_same_result(tmp_path):
+    path = tmp_path / "nf_conntrack"
+    path.write_bytes(open(LINUX_419, "rb").read() * 300)
+    assert table.walk_proc(str(path), popen=_no_cat) == table.walk_proc(str(path))
+    assert table.walk_proc(str(path), limit=7, popen=_no_cat) == table.walk_proc(str(path), limit=7)
+
+
+def test_the_reading_cat_gets_the_file_opened_by_the_walk_and_is_reaped(tmp_path):
+    # The walk opens the file (in the caller's namespace) and gives cat only the descriptor.
+    path = tmp_path / "nf_conntrack"
+    path.write_bytes(open(LINUX_419, "rb").read())
+    started = []
+
+    def recording_popen(argv, **kwargs):
+        assert argv == ["cat"] and "shell" not in kwargs
+        assert os.path.samefile("/proc/self/fd/%d" % kwargs["stdin"].fileno(), str(path))
+        proc = subprocess.Popen(argv, **kwargs)
+        started.append(proc)
+        return proc
+    assert table.walk_proc(str(path), popen=recording_popen) == table.walk_proc(str(path), popen=_no_cat)
+    assert len(started) == 1 and started[0].returncode == 0 and started[0].stdout.closed
+
+
+def test_the_cap_stops_the_reading_cat(tmp_path):
+    path = tmp_path / "nf_conntrack"
+    path.write_bytes(open(LINUX_419, "rb").read() * 20000)
+    started = []
+
+    def recording_popen(argv, **kwargs):
+        started.append(subprocess.Popen(argv, **kwargs))
+        return started[-1]
+    t = table.walk_proc(str(path), limit=5, popen=recording_popen)
+    assert t["entries_read"] == 5 and t["truncated"] is True
+    assert started[0].returncode is not None
+
+
+def test_a_reader_that_fails_is_an_error_not_a_short_table(tmp_path):
+    path = tmp_path / "nf_conntrack"
+    path.write_bytes(open(LINUX_419, "rb").read())
+
+    def failing_popen(argv, **kwargs):
+        return subprocess.Popen(["sh", "-c", "head -c 300; echo 'cat: read error: Input/output error' >&2; exit 1"],
+                                **kwargs)
+    with pytest.raises(OSError, match="Input/output error"):
+        table.walk_proc(str(path), popen=failing_popen)
