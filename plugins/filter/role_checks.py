@@ -8,8 +8,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import os
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common._collections_compat import Mapping
 from ansible.module_utils.six import string_types
 from ansible.utils.display import Display
 
@@ -31,6 +34,18 @@ def _spec_names(spec):
     return names
 
 
+def _key_holder(spec, tail):
+    """(option, key) when ``tail`` names a key of one of the role's dict options, such as
+    ``max`` for ``conntrack_tune_settings: {nf_conntrack_max: ...}``; else None."""
+    for entry in (spec.get("argument_specs", spec) or {}).values():
+        for option, definition in sorted((((entry or {}).get("options") or {}).items())):
+            keys = (definition or {}).get("options") or {}
+            for key in (tail, "nf_conntrack_" + tail):
+                if tail and key in keys:
+                    return option, key
+    return None
+
+
 def role_variable_errors(names, spec, allowed=None, prefix=""):
     """One sentence per variable in names that the role does not know, naming the closest known one.
 
@@ -48,11 +63,15 @@ def role_variable_errors(names, spec, allowed=None, prefix=""):
         tails = sorted(k[len(prefix):] for k in known if k.startswith(prefix))
         close = difflib.get_close_matches(name[len(prefix):], tails, n=1, cutoff=0.6) \
             if name.startswith(prefix) else []
-        if close:
+        holder = _key_holder(spec, name[len(prefix):]) if name.startswith(prefix) else None
+        if holder:
+            errors.append("unknown variable %s; to set %s, use %s: {%s: VALUE}"
+                          % (name, holder[1], holder[0], holder[1]))
+        elif close:
             errors.append("unknown variable %s; did you mean %s%s?" % (name, prefix, close[0]))
         else:
             errors.append("unknown variable %s; the role takes only the variables in its meta/argument_specs.yml"
-                          " (ansible-doc -t role netfilter.conntrack.ROLE)" % name)
+                          " (ansible-doc -t role netfilter.conntrack.%s)" % (name, prefix.rstrip("_") or "ROLE"))
     return errors
 
 
@@ -86,6 +105,122 @@ def role_input_errors(names, spec, prefix, old_prefix=None, allowed=None, output
                 display.deprecated("the variable %s is now %s; use the new name" % (name, renamed[name]),
                                    version="0.4.0", collection_name="netfilter.conntrack")
     return role_variable_errors(ours, spec, list(allowed or ()) + list(outputs or ()), prefix)
+
+
+# What each argument-spec type accepts, as the error says it (one, and a list of them).
+_TYPE_WORDS = {
+    "int": ("a whole number", "whole numbers"),
+    "float": ("a number", "numbers"),
+    "bool": ("true or false", "booleans"),
+    "str": ("a string", "strings"),
+    "path": ("a path", "paths"),
+    "dict": ("a dict of keys to values", "dicts"),
+    "list": ("a list", "lists"),
+}
+# Past this many known keys the message points to the documentation instead of listing them.
+_KEYS_SHOWN = 8
+
+
+def _spec_options(spec):
+    """Every option of every entry point, by name (the entry points share their options)."""
+    if not isinstance(spec, dict):
+        raise AnsibleFilterError("role_value_errors: spec must be the parsed meta/argument_specs.yml")
+    options = {}
+    for entry in (spec.get("argument_specs", spec) or {}).values():
+        options.update(((entry or {}).get("options") or {}))
+    return options
+
+
+def _expected(option):
+    kind = option.get("type", "str")
+    if option.get("choices"):
+        words = "one of: " if kind != "list" else "a list of: "
+        return words + ", ".join(str(c) for c in option["choices"])
+    words = _TYPE_WORDS.get(kind, ("a " + kind,))[0]
+    if kind == "list" and option.get("elements"):
+        words += " of " + _TYPE_WORDS.get(option["elements"], (None, option["elements"]))[1]
+    return words
+
+
+def _shown(value):
+    """The value as the message shows it, cut short: a mistake may be a whole structure."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value):
+    if isinstance(value, Mapping):
+        return "a dict"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return None
+
+
+def _unknown_key(name, key, known, role):
+    key = str(key)
+    words = [w for w in key.split("_") if w]
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) \
+        or sorted(k for k in known if words and all(w in k.split("_") for w in words))[:1]
+    hint = "; did you mean %s?" % close[0] if close else ""
+    if len(known) > _KEYS_SHOWN:
+        return "unknown key %s.%s%s (every key: ansible-doc -t role netfilter.conntrack.%s)" % (
+            name, key, hint, role)
+    return "unknown key %s.%s%s; known: %s" % (name, key, hint, ", ".join(sorted(known)))
+
+
+def _value_errors(name, value, option, role):
+    """Why ``value`` does not fit ``option`` of an argument spec, in one line per problem."""
+    kind = option.get("type", "str")
+    if value is None or kind == "raw":
+        return []
+    got = _kind(value)
+    mismatch = got and got != "a " + kind
+    refused = "%s=%s is refused: it must be %s%s" % (name, _shown(value), _expected(option),
+                                                      ", not " + got if mismatch else "")
+    if kind == "dict":
+        if got != "a dict":
+            return [refused]
+        suboptions = option.get("options")
+        if not suboptions:
+            return []
+        errors = []
+        for key in sorted(value, key=str):
+            if key not in suboptions:
+                errors.append(_unknown_key(name, key, list(suboptions), role))
+            else:
+                errors.extend(_value_errors("%s.%s" % (name, key), value[key], suboptions[key], role))
+        return errors
+    if got == "a dict" or (kind != "list" and got):
+        return [refused]
+    leaf = dict((k, v) for k, v in option.items() if k in ("type", "elements", "choices"))
+    try:
+        result = ArgumentSpecValidator({"value": leaf}).validate({"value": value})
+    except Exception:  # pylint: disable=broad-except  # what ansible-core's own check would crash on
+        return [refused]
+    return [refused] if result.error_messages else []
+
+
+def role_value_errors(values, spec, prefix, old_prefix=None):
+    """One short line per variable of ours whose value the role's argument spec refuses.
+
+    ansible-core checks a role's variables against its argument spec too, but its refusal
+    ends with the whole spec (some 17 KB), and a list where a dict belongs crashes it. The
+    roles run this first. ``values`` maps the variables set for the host that start with
+    ``prefix`` or ``old_prefix`` (their names before 0.3.0) to their values; names the spec
+    does not know are left to role_input_errors (typos) or to their own role.
+    """
+    if not isinstance(values, Mapping):
+        raise AnsibleFilterError("role_value_errors: values must be a dict of variable names to values")
+    options = _spec_options(spec)
+    errors = []
+    for name in sorted(values):
+        option = name if name.startswith(prefix) else None
+        if option is None and old_prefix and name.startswith(old_prefix):
+            option = prefix + name[len(old_prefix):]
+        if option in options:
+            shown = name if name == option else "%s (now %s)" % (name, option)
+            errors.extend(_value_errors(shown, values[name], options[option], prefix.rstrip("_")))
+    return errors
 
 
 def _role_name(option, prefix, rates):
@@ -149,9 +284,39 @@ def _plain_file_name(name):
             and "/" not in name and "\0" not in name)
 
 
-def audit_output_errors(query_file, textfile_name, hosts=(), query="", formats=()):
-    """Why the audit's outputs would land outside audit_dir or the textfile directory; empty when fine."""
+def _unwritable_directory(path):
+    """Why the controller could not create or write the directory ``path``, or None."""
+    path = os.path.abspath(path)
+    missing = []
+    while not os.path.lexists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    if not os.path.isdir(path):
+        return "%s is not a directory" % path
+    if not os.access(path, os.W_OK | os.X_OK):
+        # access(2) says EROFS on a read-only file system too.
+        return "%s is not writable here%s" % (path, " (it would hold %s)" % missing[-1] if missing else "")
+    if not missing:
+        sub = os.path.join(path, "prometheus")
+        if os.path.lexists(sub) and not os.path.isdir(sub):
+            return "%s is not a directory" % sub
+        if os.path.isdir(sub) and not os.access(sub, os.W_OK | os.X_OK):
+            return "%s is not writable here" % sub
+    return None
+
+
+def audit_output_errors(query_file, textfile_name, hosts=(), query="", formats=(), report_dir=None):
+    """Why the audit's outputs would land outside audit_dir or the textfile directory, or could
+    not be written there; empty when fine."""
     errors = []
+    if report_dir:
+        why = _unwritable_directory(str(report_dir))
+        if why:
+            errors.append("conntrack_audit_dir=%r cannot hold the report: %s (the report is written on the controller,"
+                          " as the user running ansible-playbook)" % (str(report_dir), why))
     if query and not _plain_file_name(query_file):
         errors.append("conntrack_audit_query_file must be a file name inside conntrack_audit_dir (no '/', not '.' or '..'), got %r"
                       % (query_file,))
@@ -211,6 +376,7 @@ class FilterModule(object):
         return {
             "role_variable_errors": role_variable_errors,
             "role_input_errors": role_input_errors,
+            "role_value_errors": role_value_errors,
             "play_keyword": play_keyword,
             "recommend_input_errors": recommend_input_errors,
             "audit_output_errors": audit_output_errors,

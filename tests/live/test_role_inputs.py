@@ -8,6 +8,7 @@ variable.
 import hashlib
 import os
 import re
+import subprocess
 
 import pytest
 
@@ -54,7 +55,15 @@ def args(*pairs):
 TUNE_REFUSALS = [
     pytest.param(["conntrack_tune_profle=nat_gateway"], "unknown variable conntrack_tune_profle; did you mean conntrack_tune_profile?",
                  id="typo"),
-    pytest.param(["conntrack_tune_profile=nat_gatway"], "conntrack_tune_profile must be one of", id="bad-profile"),
+    pytest.param(["conntrack_tune_profile=nat_gatway"], "conntrack_tune_profile='nat_gatway' is refused: it must be one of:",
+                 id="bad-profile"),
+    pytest.param(["conntrack_tune_peak_entries=lots"], "conntrack_tune_peak_entries='lots' is refused: it must be a whole number",
+                 id="wrong-type"),
+    pytest.param(['{"conntrack_tune_settings": [{"nf_conntrack_max": 1}]}'],
+                 "conntrack_tune_settings=[{'nf_conntrack_max': 1}] is refused: it must be a dict", id="list-for-settings"),
+    pytest.param(['{"conntrack_tune_rates": [1]}'], "conntrack_tune_rates=[1] is refused: it must be a dict", id="list-for-rates"),
+    pytest.param(["conntrack_tune_max=lots"], "unknown variable conntrack_tune_max; to set nf_conntrack_max, use conntrack_tune_settings",
+                 id="max-outside-settings"),
     pytest.param(['{"conntrack_tune_rates": {"tcp_new_per_sec": 6500}}'], "conntrack_tune_rates.tcp_new_per_sec", id="unknown-rate"),
     pytest.param(["conntrack_tune_peak_entries=-1"], "conntrack_tune_peak_entries='-1' is refused", id="negative-peak"),
     pytest.param(["conntrack_tune_headroom=0"], "conntrack_tune_headroom='0' is refused", id="zero-headroom"),
@@ -67,6 +76,10 @@ AUDIT_REFUSALS = [
     pytest.param(["conntrack_audit_textfile_name=x.txt"], "conntrack_audit_textfile_name", id="textfile-not-prom"),
     pytest.param(['{"conntrack_audit_query": "summary", "conntrack_audit_query_file": "../query.json"}'], "conntrack_audit_query_file",
                  id="query-file-dotdot"),
+    pytest.param(['{"conntrack_audit_thresholds": [1]}'], "conntrack_audit_thresholds=[1] is refused: it must be a dict",
+                 id="list-for-thresholds"),
+    pytest.param(["conntrack_audit_sample_seconds=soon"], "conntrack_audit_sample_seconds='soon' is refused: it must be a number",
+                 id="wrong-type"),
     pytest.param(["conntrack_audit_tabel=true"], "unknown variable conntrack_audit_tabel; did you mean conntrack_audit_table?", id="typo"),
 ]
 
@@ -77,6 +90,11 @@ def assert_refused_before_any_change(proc, recap, before, message):
     assert recap["localhost"]["failed"] == 1 and recap["localhost"]["changed"] == 0, out
     assert message in out, out
     assert snapshot() == before, out
+    # One short line, not ansible-core's argument-spec refusal with the whole spec after it.
+    assert "argument_spec_data" not in out and "Validation of arguments failed" not in out, out
+    assert max(len(line) for line in out.splitlines()) < 2000, out
+    # Refused before any host was read.
+    assert "Read conntrack" not in out, out
 
 
 @pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
@@ -85,8 +103,6 @@ def test_tune_refuses_a_bad_variable_before_any_change(kernel_lock, extra, messa
     before = snapshot()
     proc, recap = run_playbook("netfilter.conntrack.tune", check=check, args=args(*extra))
     assert_refused_before_any_change(proc, recap, before, message)
-    # Refused before the first module call: no sample window was waited for.
-    assert "Read conntrack state" not in proc.stdout, proc.stdout
 
 
 @pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
@@ -156,4 +172,37 @@ def test_a_bad_play_variable_is_one_named_line_before_any_host_is_read(kernel_lo
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and message in out, out
     assert "Unexpected Exception" not in out and "TASK [" not in out, out
+    assert snapshot() == before, out
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A real read-only file system (a tmpfs mounted ro), unmounted afterwards."""
+    path = tmp_path / "ro"
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
+def test_an_audit_dir_on_a_read_only_file_system_is_refused_before_any_host_is_read(kernel_lock, read_only_dir, check):
+    before = snapshot()
+    proc, recap = run_playbook("netfilter.conntrack.audit", check=check,
+                               args=args("conntrack_audit_dir=%s" % (read_only_dir / "reports")))
+    assert_refused_before_any_change(proc, recap, before, "conntrack_audit_dir='%s' cannot hold the report: %s is not writable"
+                                     % (read_only_dir / "reports", read_only_dir))
+
+
+def test_a_missing_textfile_directory_is_refused_before_the_host_is_read(kernel_lock, tmp_path):
+    before = snapshot()
+    proc, recap = run_playbook("netfilter.conntrack.audit", args=args(
+        "conntrack_audit_dir=%s" % (tmp_path / "audit"), "conntrack_audit_textfile_deploy=true",
+        "conntrack_audit_textfile_dir=%s" % (tmp_path / "no-such-dir")))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and recap["localhost"]["failed"] == 1, out
+    assert 'conntrack_audit_textfile_dir="%s" does not exist there' % (tmp_path / "no-such-dir") in out, out
+    assert "Read conntrack facts" not in out, out
     assert snapshot() == before, out

@@ -6,7 +6,7 @@ import yaml
 
 from ansible_collections.netfilter.conntrack.plugins.filter import role_checks
 from ansible_collections.netfilter.conntrack.plugins.filter.role_checks import (
-    audit_output_errors, recommend_input_errors, role_input_errors, role_variable_errors)
+    audit_output_errors, recommend_input_errors, role_input_errors, role_value_errors, role_variable_errors)
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
 
@@ -142,3 +142,76 @@ def test_a_bad_serial_is_one_named_line(value):
 def test_a_bad_max_fail_percentage_is_one_named_line(value):
     with pytest.raises(role_checks.AnsibleFilterError, match="0 to 100"):
         role_checks.play_keyword(value, "conntrack_tune_max_fail_percentage", "max_fail_percentage")
+
+
+def test_a_variable_named_after_a_settings_key_points_to_the_settings_dict():
+    # conntrack_tune_max: "lots" once suggested conntrack_tune_table.
+    errors = role_variable_errors(["conntrack_tune_max", "conntrack_tune_buckets"], spec("conntrack_tune"),
+                                  prefix="conntrack_tune_")
+    assert errors == [
+        "unknown variable conntrack_tune_buckets; to set nf_conntrack_buckets, use conntrack_tune_settings:"
+        " {nf_conntrack_buckets: VALUE}",
+        "unknown variable conntrack_tune_max; to set nf_conntrack_max, use conntrack_tune_settings: {nf_conntrack_max: VALUE}"]
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("conntrack_tune_peak_entries", "lots", "conntrack_tune_peak_entries='lots' is refused: it must be a whole number"),
+    ("conntrack_tune_headroom", "x", "conntrack_tune_headroom='x' is refused: it must be a number"),
+    ("conntrack_tune_force", "maybe", "conntrack_tune_force='maybe' is refused: it must be true or false"),
+    ("conntrack_tune_settings", [1, 2], "conntrack_tune_settings=[1, 2] is refused: it must be a dict of keys to values,"
+                                        " not a list"),
+    ("conntrack_tune_rates", [{"tcp_new_per_second": 1}], "conntrack_tune_rates=[{'tcp_new_per_second': 1}] is refused"),
+    ("conntrack_tune_timeouts", 5, "conntrack_tune_timeouts=5 is refused: it must be a dict"),
+    ("conntrack_tune_table", [True], "conntrack_tune_table=[True] is refused: it must be true or false, not a list"),
+    ("conntrack_tune_profile", "nat_gatway", "conntrack_tune_profile='nat_gatway' is refused: it must be one of: default,"
+                                             " nat_gateway"),
+    ("conntrack_tune_settings", {"nf_conntrack_max": "lots"},
+     "conntrack_tune_settings.nf_conntrack_max='lots' is refused: it must be a whole number"),
+    ("conntrack_tune_timeouts", {"tcp_established": 600},
+     "unknown key conntrack_tune_timeouts.tcp_established; did you mean nf_conntrack_tcp_timeout_established?"),
+    ("tune_peak_entries", "lots", "tune_peak_entries (now conntrack_tune_peak_entries)='lots' is refused"),
+])
+def test_a_wrong_type_or_shape_is_one_short_named_line(name, value, message):
+    [error] = role_value_errors({name: value}, spec("conntrack_tune"), "conntrack_tune_", "tune_")
+    assert error.startswith(message) and len(error) < 200 and "argument_spec" not in error, error
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("conntrack_audit_thresholds", [1], "conntrack_audit_thresholds=[1] is refused: it must be a dict"),
+    ("conntrack_audit_formats", ["json", "pdf"], "conntrack_audit_formats=['json', 'pdf'] is refused: it must be a list of:"
+                                                 " json, csv"),
+    ("conntrack_audit_formats", {"json": 1}, "conntrack_audit_formats={'json': 1} is refused: it must be a list of:"),
+    ("conntrack_audit_sample_seconds", "soon", "conntrack_audit_sample_seconds='soon' is refused: it must be a number"),
+])
+def test_the_audit_roles_wrong_types_are_one_line_each(name, value, message):
+    [error] = role_value_errors({name: value}, spec("conntrack_audit"), "conntrack_audit_", "audit_")
+    assert error.startswith(message), error
+
+
+def test_values_that_ansible_core_accepts_pass():
+    # What -e gives (strings) and what YAML gives, for every type, as ansible-core converts them.
+    values = {"conntrack_tune_peak_entries": "250000", "conntrack_tune_headroom": "1.5", "conntrack_tune_force": "yes",
+              "conntrack_tune_table": False, "conntrack_tune_settings": {"nf_conntrack_max": "262144"},
+              "conntrack_tune_rates": {}, "conntrack_tune_memory_budget": "1GiB", "conntrack_tune_target_chain_depth": 4,
+              "conntrack_tune_timeouts": None, "conntrack_tune_profile": "nat_gateway"}
+    assert role_value_errors(values, spec("conntrack_tune"), "conntrack_tune_", "tune_") == []
+    assert role_value_errors({"conntrack_audit_formats": "json,csv"}, spec("conntrack_audit"), "conntrack_audit_") == []
+
+
+def test_other_roles_variables_and_typos_are_not_judged_here():
+    # Typos are role_input_errors' job; another role's tune_ variable is never ours.
+    values = {"tune_swappiness": "high", "conntrack_tune_profle": 3, "audit_backlog_limit": "x"}
+    assert role_value_errors(values, spec("conntrack_tune"), "conntrack_tune_", "tune_") == []
+
+
+def test_an_unwritable_or_impossible_report_directory_is_refused(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    [error] = audit_output_errors("q.json", "x.prom", report_dir=str(afile / "sub"))
+    assert error.startswith("conntrack_audit_dir=%r cannot hold the report: %s is not a directory" % (str(afile / "sub"), afile))
+    (tmp_path / "report" / "prometheus").parent.mkdir()
+    (tmp_path / "report" / "prometheus").write_text("x")
+    [error] = audit_output_errors("q.json", "x.prom", report_dir=str(tmp_path / "report"))
+    assert "prometheus is not a directory" in error
+    assert audit_output_errors("q.json", "x.prom", report_dir=str(tmp_path / "new" / "deeper")) == []
+    assert audit_output_errors("q.json", "x.prom", report_dir=str(tmp_path)) == []
