@@ -3,8 +3,14 @@
 No managed host is touched: per-host conntrack facts are generated from the recorded audit
 fixture (tests/unit/fixtures/audit/fleet.json), varied into NAT gateways, Kubernetes nodes
 with 30 pods' worth of entries, idle hosts, hosts that drop, and hosts whose facts are missing
-(they show as failed), and written to a ``jsonfile`` fact cache. The audit role then runs over
-an inventory of that size with ``audit_gather=false``, as a user auditing a big fleet would.
+(they show as failed), and written to a ``jsonfile`` fact cache. Two ways to audit that cache
+are measured in the same run:
+
+- ``cache``: the ``netfilter.conntrack.audit_cache`` playbook, a play on the controller alone
+  whose one filter call judges every host (the way the docs give for big fleets);
+- ``per_host``: the audit role's main entry point over the whole inventory with
+  ``conntrack_audit_gather=false``, a task per host (the baseline, run at the small sizes only:
+  its projection at the bigger ones is recorded).
 
 Per size: wall time and peak RSS of the ansible-playbook run (GNU time; the largest process,
 the controller or a fork), the time of each role task (profile_tasks), the report sizes, and
@@ -29,16 +35,18 @@ KINDS = ("nat", "k8s", "idle", "dropping", "nat", "k8s", "idle", "nat", "k8s", "
 FORKS = 25
 GOALS = {"seconds_max_at_10000": 120.0, "peak_rss_bytes_max_at_10000": 2 * 1024 ** 3}
 PLAYBOOK = """---
-- name: Audit the fleet from the fact cache
+- name: Audit the fleet from the fact cache, a task per host
   hosts: all
   gather_facts: false
   roles:
-    - role: netfilter.conntrack.audit
+    - role: netfilter.conntrack.conntrack_audit
       vars:
-        audit_gather: false
-        audit_dir: %s
-        audit_formats: [json, csv, markdown, html]
+        conntrack_audit_gather: false
+        conntrack_audit_dir: %s
+        conntrack_audit_formats: [json, csv, markdown, html]
 """
+# The task that builds the report, per method.
+AGGREGATION_TASK = {"per_host": "Judge the fleet once", "cache": "Judge every cached host once"}
 
 
 _SOURCES = {"nat": "gw-ok-1", "k8s": "k8s-crit-3", "idle": "lb-warn-2", "dropping": "lb-warn-2"}
@@ -163,14 +171,20 @@ def render_seconds(report_path):
     return out
 
 
-def one_size(count, forks=FORKS):
+def one_size(count, forks=FORKS, method="cache"):
     workdir = tempfile.mkdtemp(prefix="nc-b7-")
     try:
         inventory = write_fleet(workdir, count)
         reports = os.path.join(workdir, "reports")
-        playbook = os.path.join(workdir, "audit.yml")
-        with open(playbook, "w") as f:
-            f.write(PLAYBOOK % reports)
+        if method == "cache":
+            playbook = "netfilter.conntrack.audit_cache"
+            extra = ["-e", json.dumps({"conntrack_audit_dir": reports,
+                                       "conntrack_audit_formats": ["json", "csv", "markdown", "html"]})]
+        else:
+            playbook = os.path.join(workdir, "audit.yml")
+            with open(playbook, "w") as f:
+                f.write(PLAYBOOK % reports)
+            extra = []
         env = dict(os.environ, **common.ansible_env())
         env.update(ANSIBLE_CACHE_PLUGIN="ansible.builtin.jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION=os.path.join(
             workdir, "cache"), ANSIBLE_CACHE_PLUGIN_TIMEOUT="0", ANSIBLE_FORKS=str(forks),
@@ -178,19 +192,20 @@ def one_size(count, forks=FORKS):
             ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_DISPLAY_OK_HOSTS="False",
             ANSIBLE_DISPLAY_SKIPPED_HOSTS="False")
         res = common.measure([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
-                              playbook], env=env, timeout_seconds=3600)
+                              playbook] + extra, env=env, timeout_seconds=3600)
         if res["exit_code"] != 0:
-            raise RuntimeError("audit at %d hosts exited %d:\n%s\n%s" % (count, res["exit_code"],
-                                                                         res["stdout"][-3000:], res["stderr"][-3000:]))
+            raise RuntimeError("audit (%s) at %d hosts exited %d:\n%s\n%s" % (
+                method, count, res["exit_code"], res["stdout"][-3000:], res["stderr"][-3000:]))
         sizes = dict((name, os.path.getsize(os.path.join(reports, name))) for name in sorted(os.listdir(reports))
                      if name.startswith("report."))
         tasks = task_seconds(res["stdout"])
         with open(os.path.join(reports, "report.json")) as f:
             by_status = json.load(f)["summary"]["by_status"]
-        return {"hosts": count, "forks": forks, "seconds": res["seconds"], "peak_rss_bytes": res["peak_rss_bytes"],
-                "user_seconds": res["user_seconds"], "system_seconds": res["system_seconds"],
-                "aggregation_seconds": tasks.get("Judge the fleet once"), "task_seconds": tasks,
-                "by_status": by_status, "report_bytes": sizes, "render_seconds": render_seconds(os.path.join(reports, "report.json"))}
+        return {"hosts": count, "method": method, "forks": forks, "seconds": res["seconds"],
+                "peak_rss_bytes": res["peak_rss_bytes"], "user_seconds": res["user_seconds"],
+                "system_seconds": res["system_seconds"], "aggregation_seconds": tasks.get(AGGREGATION_TASK[method]),
+                "task_seconds": tasks, "by_status": by_status, "report_bytes": sizes,
+                "render_seconds": render_seconds(os.path.join(reports, "report.json"))}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -208,28 +223,40 @@ def growth(rows):
     return out
 
 
-def run(sizes=(100, 1000, 10000), forks=FORKS, max_seconds=1800, results_dir=None, plugin_only_sizes=None):
-    """A size whose run, extrapolated linearly from the size before, would pass max_seconds is
-    not run: its projection is recorded instead (the machine is shared; a 10,000-host run of
-    the per-host role tasks takes hours)."""
-    rows, skipped = [], []
-    result = {"benchmark": "b7", "cache": "jsonfile", "sizes": rows, "skipped": skipped, "goals": GOALS,
-              "plugin_only": plugin_sizes(plugin_only_sizes or sizes)}
+def _sizes_within(method, sizes, forks, max_seconds, rows, skipped):
+    """Runs ``method`` at each size whose linear projection from the size before stays within
+    max_seconds; records the projection of the others (the machine is shared)."""
     for count in sizes:
         if rows:
             projected = rows[-1]["seconds"] * count / float(rows[-1]["hosts"])
             if projected > max_seconds:
-                skipped.append({"hosts": count, "projected_seconds": round(projected), "max_seconds": max_seconds})
-                common.log("b7: %d hosts skipped: about %.0f s projected (limit %d s)"
-                           % (count, projected, max_seconds))
+                skipped.append({"hosts": count, "method": method, "projected_seconds": round(projected),
+                                "max_seconds": max_seconds})
+                common.log("b7: %s at %d hosts skipped: about %.0f s projected (limit %d s)"
+                           % (method, count, projected, max_seconds))
                 continue
-        common.log("b7: auditing %d hosts from a jsonfile cache (forks=%d)" % (count, forks))
-        rows.append(one_size(count, forks))
+        common.log("b7: auditing %d hosts from a jsonfile cache, %s (forks=%d)" % (count, method, forks))
+        rows.append(one_size(count, forks, method))
         mib = rows[-1]["peak_rss_bytes"] / 1048576.0
-        common.log("b7: %d hosts: %.1f s, peak RSS %.0f MiB" % (count, rows[-1]["seconds"], mib))
+        common.log("b7: %s, %d hosts: %.1f s, peak RSS %.0f MiB" % (method, count, rows[-1]["seconds"], mib))
+
+
+def run(sizes=(100, 1000, 10000), forks=FORKS, max_seconds=1800, results_dir=None, plugin_only_sizes=None,
+        per_host_sizes=(100,)):
+    """The cache playbook at every size, the per-host role at per_host_sizes (its baseline), the
+    Python side alone at plugin_only_sizes; the ratio per_host / cache at the sizes both ran."""
+    rows, per_host, skipped = [], [], []
+    result = {"benchmark": "b7", "cache": "jsonfile", "method": "cache", "sizes": rows, "per_host": per_host,
+              "skipped": skipped, "goals": GOALS, "plugin_only": plugin_sizes(plugin_only_sizes or sizes)}
+    _sizes_within("per_host", per_host_sizes, forks, max_seconds, per_host, skipped)
+    for count in sizes:
+        _sizes_within("cache", [count], forks, max_seconds, rows, skipped)
         result.update(growth=growth(rows), machine=common.machine())
         # After every size: a run stopped during the biggest one keeps the smaller figures.
         common.write_result("b7", result, results_dir)
+    cache_at = dict((r["hosts"], r["seconds"]) for r in rows)
+    result["per_host_over_cache"] = [{"hosts": r["hosts"], "ratio": common.ratio(r["seconds"], cache_at[r["hosts"]])}
+                                     for r in per_host if r["hosts"] in cache_at]
     big = [r for r in rows if r["hosts"] == 10000]
     result["goals_met"] = {"seconds": bool(big) and big[0]["seconds"] <= GOALS["seconds_max_at_10000"],
                            "peak_rss": bool(big) and big[0]["peak_rss_bytes"] <= GOALS["peak_rss_bytes_max_at_10000"]}

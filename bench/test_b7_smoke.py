@@ -24,6 +24,9 @@ def test_b7_audits_every_cached_host_and_times_the_aggregation(tmp_path):
         assert row["report_bytes"]["report.html"] > 0
         assert set(row["render_seconds"]) == {"json", "csv", "markdown", "html"}
     assert [r["hosts"] for r in result["sizes"]] == list(bench.SMOKE["b7"]["sizes"])
-    first = result["sizes"][0]
-    failed = sum(1 for i in range(first["hosts"]) if b7_fleet_audit.KINDS[i % len(b7_fleet_audit.KINDS)] == "failed")
-    assert first["by_status"] == {"ok": first["hosts"] - failed, "failed": failed, "unreachable": 0}
+    for first in (result["sizes"][0], result["per_host"][0]):
+        failed = sum(1 for i in range(first["hosts"]) if b7_fleet_audit.KINDS[i % len(b7_fleet_audit.KINDS)] == "failed")
+        assert first["by_status"] == {"ok": first["hosts"] - failed, "failed": failed, "unreachable": 0}
+    # Both methods judged the same cache: the same report, whichever way it was built.
+    assert result["sizes"][0]["report_bytes"]["report.csv"] == result["per_host"][0]["report_bytes"]["report.csv"]
+    assert result["per_host_over_cache"][0]["hosts"] == result["sizes"][0]["hosts"]

@@ -420,8 +420,7 @@ def main():
                 sample_seconds=module.params["sample_seconds"], record_file=module.params["record_file"]))
             for warning in read_warnings or []:
                 module.warn(warning)
-        result = sizing.recommend(facts, **inputs)
-        result["kube_proxy"] = kubeproxy.plan(facts, result["settings"])  # what its next start would undo
+        result = kubeproxy.recommend(facts, **inputs)  # with what kube-proxy's next start would undo
     except sizing.SizingError as exc:
         module.fail_json(msg=str(exc))
     for warning in result["warnings"]:

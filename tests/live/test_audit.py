@@ -240,3 +240,56 @@ def test_gate_fails_the_play_on_a_cached_host_above_90_percent(cached_fleet, fai
     assert report["gate"]["failed"] is fails
     if fails:
         assert "k8s-crit-3" in proc.stdout and "conntrack audit gate" in proc.stdout
+
+
+def test_the_cache_playbook_gives_the_per_host_audits_report_without_a_task_per_host(cached_fleet):
+    """The same cache judged both ways: the per-host role (a recommend call per host) and the
+    cache entry point (one filter call on the controller) write the same report."""
+    inventory, env, tmp = cached_fleet
+    reports = {}
+    for name, playbook, extra in (
+            ("per_host", "netfilter.conntrack.audit", {"conntrack_audit_gather": False}),
+            ("cache", "netfilter.conntrack.audit_cache", {})):
+        out = str(tmp / name)
+        proc, recap = run_playbook(playbook, inventory=inventory, env=env, extra_vars=dict(
+            extra, conntrack_audit_dir=out, conntrack_audit_formats=["json", "csv", "markdown", "prometheus"]))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        with open(os.path.join(out, "report.json")) as f:
+            reports[name] = json.load(f)
+        with open(os.path.join(out, "report.csv")) as f:
+            reports[name + ".csv"] = f.read()
+        if name == "cache":
+            # One play on the controller: no inventory host ran a task.
+            assert set(recap) == {"localhost"}, proc.stdout
+            assert sorted(os.listdir(os.path.join(out, "prometheus"))) == sorted(
+                "%s.prom" % h["host"] for h in reports["cache"]["hosts"])
+    for report in (reports["per_host"], reports["cache"]):
+        report.pop("generated_at", None)
+    assert reports["cache"] == reports["per_host"]
+    assert reports["cache.csv"] == reports["per_host.csv"]
+    hosts = dict((h["host"], h) for h in reports["cache"]["hosts"])
+    assert hosts["k8s-crit-3"]["severity"] == "critical" and hosts["db-down-4"]["status"] == "failed"
+
+
+def test_the_cache_playbook_takes_a_hosts_own_profile_from_its_inventory_variables(cached_fleet):
+    inventory, env, tmp = cached_fleet
+    with open(inventory) as f:
+        plain = f.read()
+    recommended = {}
+    for name, text in (("play", plain), ("own", plain.replace(
+            "k8s-crit-3 ansible_connection=local",
+            "k8s-crit-3 ansible_connection=local conntrack_audit_profile=nat_gateway"))):
+        with open(inventory, "w") as f:
+            f.write(text)
+        out = str(tmp / name)
+        proc, _recap = run_playbook("netfilter.conntrack.audit_cache", inventory=inventory, env=env,
+                                    extra_vars={"conntrack_audit_dir": out, "conntrack_audit_formats": ["json"],
+                                                "conntrack_audit_hosts": "k8s-crit-3:gw-ok-1"})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        with open(os.path.join(out, "report.json")) as f:
+            hosts = dict((h["host"], h) for h in json.load(f)["hosts"])
+        assert sorted(hosts) == ["gw-ok-1", "k8s-crit-3"]
+        recommended[name] = dict((h, hosts[h]["recommendation"]["comparison"]) for h in hosts)
+    # Only the host that names its own profile is judged against another recommendation.
+    assert recommended["own"]["gw-ok-1"] == recommended["play"]["gw-ok-1"]
+    assert recommended["own"]["k8s-crit-3"] != recommended["play"]["k8s-crit-3"]

@@ -22,7 +22,7 @@ import collections
 import json
 import re
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, units
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kernel, sizing, units
 
 # Defaults applied to a v1alpha1 file (and to flags): a field left out or set to null gets these.
 DEFAULTS = {"maxPerCore": 32768, "min": 131072, "tcpEstablishedTimeout": 86400, "tcpCloseWaitTimeout": 3600,
@@ -443,6 +443,15 @@ def lowering(config, cpus, settings, version=None):
             why = "the hash size follows the max it writes: " + why
         out[key] = {"kube_proxy": after, "recommended": ours, "reason": why}
     return out
+
+
+def recommend(facts, **inputs):
+    """The recommend module's whole answer: the sizing recommendation for ``facts`` with, under
+    ``kube_proxy``, what a running kube-proxy's next start would do to it (the module and the
+    fleet audit from a fact cache both answer with this)."""
+    result = sizing.recommend(facts, **inputs)
+    result["kube_proxy"] = plan(facts, result["settings"])
+    return result
 
 
 def plan(facts, settings):

@@ -6,6 +6,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netfilter.conntrack.plugins.filter import audit
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "audit", "fleet.json")
 
@@ -18,7 +19,7 @@ def report():
 
 def test_filters_are_registered():
     assert set(audit.FilterModule().filters()) == {
-        "audit_record", "audit_report", "audit_merge", "audit_render", "audit_query"}
+        "audit_record", "audit_cached", "audit_report", "audit_merge", "audit_render", "audit_query"}
 
 
 def test_query_hosts_above_80_percent_with_their_recommended_max(report):
@@ -80,3 +81,46 @@ def test_record_takes_gathered_or_cached_facts_and_the_recommendation():
 def test_record_takes_the_results_not_a_hosts_vars():
     with pytest.raises(AnsibleFilterError, match="expects a host name"):
         audit.audit_record({"inventory_hostname": "a", "audit__facts": {}})
+
+
+def _cached_fleet():
+    """hostvars as the fact cache gives them: each host's conntrack facts under ansible_facts."""
+    with open(FIXTURE) as f:
+        hosts = json.load(f)
+    return dict((h["host"], {"ansible_facts": {"conntrack": h["facts"]}} if h["facts"] else {}) for h in hosts)
+
+
+def test_a_cache_audit_gives_each_host_the_recommend_modules_own_answer():
+    hostvars = _cached_fleet()
+    records = audit.audit_cached(sorted(hostvars), hostvars, profile="nat_gateway")
+    by_host = dict((r["host"], r) for r in records)
+    for host in ("gw-ok-1", "lb-warn-2", "k8s-crit-3"):
+        facts = hostvars[host]["ansible_facts"]["conntrack"]
+        assert by_host[host]["status"] == "ok"
+        assert by_host[host]["recommendation"] == kubeproxy.recommend(facts, profile="nat_gateway", memory_budget="10%",
+                                                                      force=True)
+    assert by_host["db-down-4"]["status"] == "failed"
+    assert "no conntrack facts in the fact cache" in by_host["db-down-4"]["error"]
+    report = audit.audit_report(records)
+    assert [h["host"] for h in report["hosts"]] == sorted(hostvars)
+
+
+def test_a_hosts_own_inventory_variables_choose_its_recommendation():
+    hostvars = _cached_fleet()
+    hostvars["k8s-crit-3"]["conntrack_audit_profile"] = "kubernetes_node"
+    hostvars["lb-warn-2"]["audit_peak_entries"] = 900000  # the name before 0.3.0 still counts
+    by_host = dict((r["host"], r) for r in audit.audit_cached(sorted(hostvars), hostvars))
+    assert by_host["k8s-crit-3"]["recommendation"]["profile"]["name"] == "kubernetes_node"
+    assert by_host["gw-ok-1"]["recommendation"]["profile"]["name"] == "default"
+    assert by_host["lb-warn-2"]["recommendation"]["entries"]["needed"] >= 900000
+
+
+def test_a_host_the_recommendation_refuses_or_the_inventory_lacks_is_named_not_dropped():
+    hostvars = _cached_fleet()
+    hostvars["gw-ok-1"]["conntrack_audit_memory_budget"] = "lots"
+    by_host = dict((r["host"], r) for r in audit.audit_cached(["gw-ok-1", "ghost"], hostvars))
+    assert "memory_budget" in by_host["gw-ok-1"]["recommendation_error"]
+    assert by_host["ghost"] == {"host": "ghost", "status": "failed", "error": "not a host of the inventory",
+                                "facts": None, "recommendation": None}
+    with pytest.raises(AnsibleFilterError, match="list of inventory host names"):
+        audit.audit_cached("gw-ok-1", hostvars)
