@@ -175,8 +175,8 @@ def _value_errors(name, value, option, role):
         return []
     got = _kind(value)
     mismatch = got and got != "a " + kind
-    refused = "%s=%s is refused: it must be %s%s" % (name, _shown(value), _expected(option),
-                                                      ", not " + got if mismatch else "")
+    refused = "%s=%s is refused: it must be %s%s" % (
+        name, _shown(value), _expected(option), ", not " + got if mismatch else "")
     if kind == "dict":
         if got != "a dict":
             return [refused]
