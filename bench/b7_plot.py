@@ -15,15 +15,16 @@ import _paths  # noqa: F401  pylint: disable=unused-import
 import common
 
 W, H, LEFT, RIGHT, TOP, BOTTOM = 780, 420, 80, 240, 40, 60
-SERIES = (("seconds", "ansible-playbook wall time", "#c62828"),
+SERIES = (("seconds", "audit_cache playbook, wall", "#c62828"),
+          ("per_host", "per-host role (baseline), wall", "#ef6c00"),
           ("aggregation_seconds", "the aggregation task", "#1565c0"),
           ("render_total", "rendering the 4 formats", "#2e7d32"),
           ("plugin_only", "Python side alone", "#6a1b9a"))
 
 
 def _points(rows, key, result=None):
-    if key == "plugin_only":
-        return [(r["hosts"], r["seconds"]) for r in (result or {}).get("plugin_only", [])]
+    if key in ("plugin_only", "per_host"):
+        return [(r["hosts"], r["seconds"]) for r in (result or {}).get(key, [])]
     out = []
     for row in rows:
         value = sum(row["render_seconds"].values()) if key == "render_total" else row.get(key)
@@ -35,7 +36,7 @@ def _points(rows, key, result=None):
 def svg(result):
     rows = result["sizes"]
     hosts = [r["hosts"] for r in rows] + [s["hosts"] for s in result.get("skipped", [])]
-    hosts += [r["hosts"] for r in result.get("plugin_only", [])]
+    hosts += [r["hosts"] for r in result.get("plugin_only", []) + result.get("per_host", [])]
     values = [point[1] for series in SERIES for point in _points(rows, series[0], result)]
     values += [s["projected_seconds"] for s in result.get("skipped", [])]
     x0, x1 = math.log10(min(hosts)) - 0.2, math.log10(max(hosts)) + 0.2
@@ -47,7 +48,7 @@ def svg(result):
 
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
            'font-size="12"><rect width="100%%" height="100%%" fill="white"/>' % (W, H),
-           '<text x="%d" y="24" font-size="14">B7: the audit role from a jsonfile fact cache (log-log)</text>'
+           '<text x="%d" y="24" font-size="14">B7: the fleet audit from a jsonfile fact cache (log-log)</text>'
            % LEFT]
     for e in range(int(y0), int(y1) + 1):
         y = px(min(hosts), 10 ** e)[1]
@@ -71,7 +72,10 @@ def svg(result):
                                 legend_y + 4, label))
         legend_y += 20
     for s in result.get("skipped", []):
-        last = rows[-1]
+        base = result.get("per_host") if s.get("method") == "per_host" else rows
+        if not base:
+            continue
+        last = base[-1]
         out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#c62828" stroke-dasharray="5,4"/>'
                    % (px(last["hosts"], last["seconds"]) + px(s["hosts"], s["projected_seconds"])))
         out.append('<text x="%.1f" y="%.1f" text-anchor="end">projected, not run</text>'
