@@ -115,12 +115,12 @@ def audit_cached(hosts, hostvars, profile="default", memory_budget="10%", target
             records.append({"host": name, "status": "failed", "error": "not a host of the inventory",
                             "facts": None, "recommendation": None})
             continue
-        facts = _get(_get(variables, "ansible_facts", {}), "conntrack")
+        # Plain data for the sizing code, as the recommend module gets it from its arguments.
+        facts = _audit.plain(_get(_get(variables, "ansible_facts", {}), "conntrack"))
         recommendation = None
         if facts and _get(facts, "available"):
             try:
-                recommendation = {"recommendation": kubeproxy.recommend(
-                    _audit.plain(facts), **_host_inputs(variables, inputs))}
+                recommendation = {"recommendation": kubeproxy.recommend(facts, **_host_inputs(variables, inputs))}
             except sizing.SizingError as exc:
                 recommendation = {"failed": True, "msg": str(exc)}
         records.append(audit_record(name, recommendation_result=recommendation, cached_facts=facts, gathered=False))

@@ -23,26 +23,29 @@ RATE_KEYS = ("tcp_new_per_second", "tcp_duration_seconds", "udp_new_per_second",
              "udp_stream_share", "other_new_per_second")
 
 
-def _spec_names(spec):
-    """Every option of every entry point of a role's argument_specs."""
+def _spec_options(spec):
+    """Every option of every entry point of a role's argument_specs, by name (the entry points
+    share their options)."""
     if not isinstance(spec, dict):
-        raise AnsibleFilterError("role_variable_errors: spec must be the parsed meta/argument_specs.yml")
-    entry_points = spec.get("argument_specs", spec)
-    names = set()
-    for entry in (entry_points or {}).values():
-        names.update(((entry or {}).get("options") or {}).keys())
-    return names
+        raise AnsibleFilterError("role checks: spec must be the parsed meta/argument_specs.yml")
+    options = {}
+    for entry in (spec.get("argument_specs", spec) or {}).values():
+        options.update(((entry or {}).get("options") or {}))
+    return options
+
+
+def _spec_names(spec):
+    return set(_spec_options(spec))
 
 
 def _key_holder(spec, tail):
     """(option, key) when ``tail`` names a key of one of the role's dict options, such as
     ``max`` for ``conntrack_tune_settings: {nf_conntrack_max: ...}``; else None."""
-    for entry in (spec.get("argument_specs", spec) or {}).values():
-        for option, definition in sorted((((entry or {}).get("options") or {}).items())):
-            keys = (definition or {}).get("options") or {}
-            for key in (tail, "nf_conntrack_" + tail):
-                if tail and key in keys:
-                    return option, key
+    for option, definition in sorted(_spec_options(spec).items()):
+        keys = (definition or {}).get("options") or {}
+        for key in (tail, "nf_conntrack_" + tail):
+            if tail and key in keys:
+                return option, key
     return None
 
 
@@ -119,16 +122,6 @@ _TYPE_WORDS = {
 }
 # Past this many known keys the message points to the documentation instead of listing them.
 _KEYS_SHOWN = 8
-
-
-def _spec_options(spec):
-    """Every option of every entry point, by name (the entry points share their options)."""
-    if not isinstance(spec, dict):
-        raise AnsibleFilterError("role_value_errors: spec must be the parsed meta/argument_specs.yml")
-    options = {}
-    for entry in (spec.get("argument_specs", spec) or {}).values():
-        options.update(((entry or {}).get("options") or {}))
-    return options
 
 
 def _expected(option):
