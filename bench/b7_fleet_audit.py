@@ -7,7 +7,8 @@ with 30 pods' worth of entries, idle hosts, hosts that drop, and hosts whose fac
 are measured in the same run:
 
 - ``cache``: the ``netfilter.conntrack.audit_cache`` playbook, a play on the controller alone
-  whose one filter call judges every host (the way the docs give for big fleets);
+  whose one task (the cache_audit action) judges every host and writes the report (the way the
+  docs give for big fleets);
 - ``per_host``: the audit role's main entry point over the whole inventory with
   ``conntrack_audit_gather=false``, a task per host (the baseline, run at the small sizes only:
   its projection at the bigger ones is recorded).
@@ -46,7 +47,7 @@ PLAYBOOK = """---
         conntrack_audit_formats: [json, csv, markdown, html]
 """
 # The task that builds the report, per method.
-AGGREGATION_TASK = {"per_host": "Judge the fleet once", "cache": "Judge every cached host once"}
+AGGREGATION_TASK = {"per_host": "Judge the fleet once", "cache": "Judge every cached host and write the reports"}
 
 
 _SOURCES = {"nat": "gw-ok-1", "k8s": "k8s-crit-3", "idle": "lb-warn-2", "dropping": "lb-warn-2"}

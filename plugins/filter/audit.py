@@ -14,8 +14,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six import string_types
 
-from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import kubeproxy, sizing
-from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit, _audit_merge, _audit_render
+from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit, _audit_cache, _audit_merge, _audit_render
 
 try:
     import jmespath
@@ -71,60 +70,13 @@ def audit_record(host, facts_result=None, recommendation_result=None, cached_fac
     return _audit.plain(record)
 
 
-# The recommend inputs a host's own variables (group_vars, host_vars) may set in a cache audit,
-# under their names and their names before 0.3.0.
-HOST_INPUTS = (("profile", ("conntrack_audit_profile", "audit_profile")),
-               ("memory_budget", ("conntrack_audit_memory_budget", "audit_memory_budget")),
-               ("target_chain_depth", ("conntrack_audit_target_chain_depth", "audit_target_chain_depth")),
-               ("peak_entries", ("conntrack_audit_peak_entries", "audit_peak_entries")))
-
-
-def _host_inputs(variables, inputs):
-    """The recommend inputs for one host: the play's, with what the host's own variables set."""
-    own = dict(inputs)
-    for key, names in HOST_INPUTS:
-        for name in names:
-            if name in variables and variables[name] not in (None, ""):
-                own[key] = variables[name]
-                break
-    return own
-
-
 def audit_cached(hosts, hostvars, profile="default", memory_budget="10%", target_chain_depth=None,
                  peak_entries=None):
-    """Every host's record for audit_report from the fact cache alone, in this one call.
-
-    The per-host audit runs the recommend module once per host and keeps its record in a
-    per-host fact: each of those is a task per host, which is what a fleet of thousands pays
-    for. Here the same recommendation (the module's own code, force as the audit uses it) is
-    computed for each host from its cached ``ansible_facts.conntrack``.
-    """
+    """Every host's record for audit_report from the fact cache alone, in this one call."""
     if isinstance(hosts, string_types) or not isinstance(hosts, (list, tuple)):
         raise AnsibleFilterError("audit_cached expects a list of inventory host names, got %s" % type(hosts).__name__)
-    inputs = {"profile": profile, "memory_budget": memory_budget, "force": True}
-    if target_chain_depth is not None:
-        inputs["target_chain_depth"] = target_chain_depth
-    if peak_entries is not None:
-        inputs["peak_entries"] = peak_entries
-    records = []
-    for host in hosts:
-        name = str(host)
-        try:
-            variables = hostvars[name]
-        except KeyError:
-            records.append({"host": name, "status": "failed", "error": "not a host of the inventory",
-                            "facts": None, "recommendation": None})
-            continue
-        # Plain data for the sizing code, as the recommend module gets it from its arguments.
-        facts = _audit.plain(_get(_get(variables, "ansible_facts", {}), "conntrack"))
-        recommendation = None
-        if facts and _get(facts, "available"):
-            try:
-                recommendation = {"recommendation": kubeproxy.recommend(facts, **_host_inputs(variables, inputs))}
-            except sizing.SizingError as exc:
-                recommendation = {"failed": True, "msg": str(exc)}
-        records.append(audit_record(name, recommendation_result=recommendation, cached_facts=facts, gathered=False))
-    return records
+    play_inputs = _audit_cache.inputs(profile, memory_budget, target_chain_depth, peak_entries)
+    return _audit_cache.judge(hosts, hostvars, play_inputs)
 
 
 def audit_report(hosts, thresholds=None, fail_on="never", generated_at=None):

@@ -293,3 +293,63 @@ def test_the_cache_playbook_takes_a_hosts_own_profile_from_its_inventory_variabl
     # Only the host that names its own profile is judged against another recommendation.
     assert recommended["own"]["gw-ok-1"] == recommended["play"]["gw-ok-1"]
     assert recommended["own"]["k8s-crit-3"] != recommended["play"]["k8s-crit-3"]
+
+
+def _tree(path):
+    """Every entry under path: name -> (kind, bytes or link target)."""
+    out = {}
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(root, name)
+            if os.path.islink(full):
+                out[os.path.relpath(full, path)] = ("link", os.readlink(full))
+            elif os.path.isfile(full):
+                with open(full, "rb") as f:
+                    out[os.path.relpath(full, path)] = ("file", f.read())
+            else:
+                out[os.path.relpath(full, path)] = ("dir", None)
+    return out
+
+
+def test_the_cache_playbook_rewrites_nothing_when_the_fleet_is_unchanged_and_check_mode_writes_nothing(cached_fleet):
+    inventory, env, tmp = cached_fleet
+    out = str(tmp / "reports")
+    extra = {"conntrack_audit_dir": out}
+    proc, recap = run_playbook("netfilter.conntrack.audit_cache", inventory=inventory, env=env, extra_vars=extra)
+    assert proc.returncode == 0 and recap["localhost"]["changed"] == 1, proc.stdout + proc.stderr
+    first = _tree(out)
+    assert "report.html" in first and "prometheus/k8s-crit-3.prom" in first
+    # The same cache again: the same report, so nothing is written, not even its time.
+    proc, recap = run_playbook("netfilter.conntrack.audit_cache", inventory=inventory, env=env, extra_vars=extra)
+    assert proc.returncode == 0 and recap["localhost"]["changed"] == 0, proc.stdout + proc.stderr
+    assert _tree(out) == first
+    # Another profile changes the report: check mode says so, with a diff per file, and writes nothing.
+    proc, recap = run_playbook("netfilter.conntrack.audit_cache", inventory=inventory, env=env, check=True, diff=True,
+                               extra_vars=dict(extra, conntrack_audit_profile="nat_gateway"))
+    assert proc.returncode == 0 and recap["localhost"]["changed"] == 1, proc.stdout + proc.stderr
+    assert "report.json" in proc.stdout and "sha256:" in proc.stdout
+    assert _tree(out) == first
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
+def test_the_cache_playbook_refuses_a_report_path_that_is_not_a_plain_file_and_writes_nothing(cached_fleet, kind):
+    inventory, env, tmp = cached_fleet
+    out = tmp / "reports"
+    (out / "prometheus").mkdir(parents=True)
+    (out / "report.json").write_text("{}\n")
+    target = tmp / "elsewhere.md"
+    target.write_text("not a report\n")
+    if kind == "symlink":
+        (out / "report.md").symlink_to(target)
+    elif kind == "fifo":
+        os.mkfifo(str(out / "report.md"))
+    else:
+        (out / "report.md").mkdir()
+    before = _tree(str(out))
+    proc, _recap = run_playbook("netfilter.conntrack.audit_cache", inventory=inventory, env=env,
+                                extra_vars={"conntrack_audit_dir": str(out)})
+    assert proc.returncode != 0
+    line = [ln for ln in proc.stdout.splitlines() if "report.md is" in ln]
+    assert line and "nothing was written" in line[0], proc.stdout
+    assert _tree(str(out)) == before
+    assert target.read_text() == "not a report\n"
