@@ -1,16 +1,21 @@
 """Open an audit report.html in real headless Chromium and check what it shows against the
 report.json beside it (scripts/check-report-html runs this; standard library only).
 
-Each view is a fresh Chromium run on the page with a URL fragment that the page's script
-applies on load (#page=2, #q=..., #host=..., #sort=...); --dump-dom gives the DOM it built.
-Checked: the summary's hosts per severity and per finding, the first page (hosts with findings,
-worst first), the next page, the "every host" switch, the free-text, finding and host filters
-(with the host's details drawn), a column sort, both charts with their 75%/90% lines, and a
-screenshot that shows the table. Oracles are computed here from report.json, not by the page.
+One Chromium, driven over the DevTools protocol, loads the page afresh for each view: with a URL
+fragment that the page's script applies on load (#page=2, #q=..., #host=..., #sort=...), and
+with real clicks and typing (column headings both ways, next and previous page, the filter box,
+the "only hosts with findings" switch). Checked: the summary's hosts per severity and per
+finding, the first page (hosts with findings, worst first), paging, the filters, the sorts, a
+host's details, both charts with their 75%/90% lines, no script errors and no script but the
+page's own, the summary and first page with scripts off, and a screenshot that shows the table.
+Measured: the time from navigation to the first page of rows drawn. Oracles are computed here
+from report.json, not by the page.
 """
 import argparse
+import base64
 import json
 import os
+import select
 import shutil
 import struct
 import subprocess
@@ -35,7 +40,7 @@ class Dom(HTMLParser):
     def __init__(self):
         HTMLParser.__init__(self)
         self.ids, self.attrs, self.rows, self.details, self.lines = set(), {}, [], {}, []
-        self.severity_rows, self.rule_rows = {}, {}
+        self.severity_rows, self.rule_rows, self.scripts = {}, {}, 0
         self._cells, self._detail, self._nested, self._text = None, None, 0, []
 
     def handle_starttag(self, tag, attrs):
@@ -54,6 +59,8 @@ class Dom(HTMLParser):
             self._cells = (a.get("data-severity"), a.get("data-rule"), [])
         if tag == "td" and self._cells is not None:
             self._text = []
+        if tag == "script":
+            self.scripts += 1
         if tag == "line" and "threshold" in (a.get("class") or "").split():
             self.lines.append(a["class"].split("-")[-1])
 
@@ -80,32 +87,189 @@ class Dom(HTMLParser):
                 self._detail = None
 
 
+class Browser(object):
+    """One headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
+    Chromium reads commands on its fd 3 and answers on fd 4, each message JSON ended by a NUL), so
+    that the checks can click, type and read the page's state without anything beyond the
+    standard library."""
+
+    def __init__(self, tmp, window):
+        to_chromium, self._out = os.pipe()
+        self._in, from_chromium = os.pipe()
+
+        def fds():
+            # Two steps, so that neither dup2 closes the other pipe's end.
+            a, b = os.dup(to_chromium), os.dup(from_chromium)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        started = time.monotonic()
+        # Pipes are not inherited (PEP 446); only fds 3 and 4, made by dup2, reach Chromium.
+        self.proc = subprocess.Popen(  # pylint: disable=subprocess-popen-preexec-fn
+            ["chromium"] + FLAGS + ["--remote-debugging-pipe", "--user-data-dir=%s/profile" % tmp, "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=fds, close_fds=False)
+        os.close(to_chromium)
+        os.close(from_chromium)
+        self._buf, self._ids, self.events, self.session = b"", 0, [], None
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            self.call(domain + ".enable")
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": window[0], "height": window[1], "deviceScaleFactor": 1, "mobile": False})
+        self.start_seconds = round(time.monotonic() - started, 3)
+
+    def call(self, method, params=None, timeout=180):
+        self._ids += 1
+        message = {"id": self._ids, "method": method, "params": params or {}}
+        if self.session:
+            message["sessionId"] = self.session
+        os.write(self._out, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\0" in self._buf:
+                raw, self._buf = self._buf.split(b"\0", 1)
+                answer = json.loads(raw.decode())
+                if answer.get("id") == self._ids:
+                    if "error" in answer:
+                        raise RuntimeError("%s: %s" % (method, answer["error"]))
+                    return answer.get("result", {})
+                if "method" in answer:
+                    self.events.append(answer)
+            ready = select.select([self._in], [], [], max(0.0, deadline - time.monotonic()))[0]
+            chunk = os.read(self._in, 1 << 20) if ready else b""
+            if not chunk:
+                raise RuntimeError("chromium did not answer %s (%s)" % (method, "timeout" if not ready else "closed"))
+            self._buf += chunk
+
+    def js(self, expression):
+        answer = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in answer:
+            raise RuntimeError("%s: %s" % (expression[:80], answer["exceptionDetails"].get("text")))
+        return answer["result"].get("value")
+
+    def wait(self, expression, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.js(expression)
+            if value or time.monotonic() > deadline:
+                return value
+            time.sleep(0.02)
+
+    def errors(self):
+        """The page's uncaught exceptions and console errors, as text."""
+        out = []
+        for e in self.events:
+            p = e.get("params", {})
+            if e["method"] == "Runtime.exceptionThrown":
+                d = p["exceptionDetails"]
+                out.append("exception: %s %s" % (d.get("text"), (d.get("exception") or {}).get("description", "")))
+            elif e["method"] == "Runtime.consoleAPICalled" and p.get("type") == "error":
+                out.append("console.error: %s" % " ".join(str(a.get("value", a.get("description"))) for a in p["args"]))
+            elif e["method"] == "Log.entryAdded" and p["entry"]["level"] == "error":
+                out.append("log: %s" % p["entry"]["text"])
+        return out
+
+    def close(self):
+        for fd in (self._out, self._in):
+            os.close(fd)
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# The page is drawn: the table's script has run (or there is no script to run) and a frame is painted.
+READY = ("new Promise(function(done){var t=document.getElementById('fleet');"
+         "if(document.readyState==='loading'||(t&&!t.hasAttribute('data-ready'))){done(false);return;}"
+         "requestAnimationFrame(function(){setTimeout(function(){done(true);},0);});})")
+
+
 class Chromium(object):
+    """The page in one Browser: views by URL fragment, clicks and typing, timings, screenshot."""
+
     def __init__(self, page, tmp):
         self.url = "file://" + quote(page)
-        self.tmp = tmp
-        self.runs = 0
+        self.browser = Browser(tmp, WINDOW)
         self.seconds = {}
+        self.scripts = True
 
-    def _run(self, args, what):
-        self.runs += 1
-        # A fresh profile per run: nothing cached, nothing shared with other runs.
-        cmd = ["chromium"] + FLAGS + ["--user-data-dir=%s/profile-%d" % (self.tmp, self.runs)] + args
+    def open(self, fragment="", what=None):
+        """Load the page afresh (about:blank in between, so a new fragment is a new load) and wait
+        until it is drawn; the seconds from the navigation to that are kept under ``what``."""
+        self.browser.call("Page.navigate", {"url": "about:blank"})
+        self.browser.wait("document.readyState==='complete'&&location.href==='about:blank'")
         start = time.monotonic()
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180, check=False)
-        self.seconds[what] = round(time.monotonic() - start, 3)
-        if proc.returncode != 0:
-            sys.exit("chromium failed on %s:\n%s" % (what, proc.stderr.decode(errors="replace")[-3000:]))
-        return proc.stdout
+        self.browser.call("Page.navigate", {"url": self.url + fragment})
+        self.browser.wait("location.href.indexOf('file:')===0")
+        if not self.browser.wait(READY if self.scripts else "document.readyState==='complete'"):
+            raise RuntimeError("the page did not finish drawing %s" % (fragment or "the default view"))
+        self.seconds[what or fragment or "default view"] = round(time.monotonic() - start, 3)
 
-    def dom(self, fragment=""):
-        what = fragment or "default view"
+    def current(self):
         dom = Dom()
-        dom.feed(self._run(["--dump-dom", self.url + fragment], what).decode())
+        dom.feed(self.browser.js("document.documentElement.outerHTML"))
         return dom
 
+    def dom(self, fragment=""):
+        self.open(fragment)
+        return self.current()
+
+    def click(self, selector):
+        """A real mouse click (press and release) at the middle of the element, as a reader's."""
+        where = self.browser.js(
+            "(function(){var e=document.querySelector(%s);if(!e){return null;}e.scrollIntoView({block:'center'});"
+            "var r=e.getBoundingClientRect();return [r.left+r.width/2,r.top+r.height/2];})()" % json.dumps(selector))
+        if where is None:
+            raise RuntimeError("nothing to click at %s" % selector)
+        for kind in ("mousePressed", "mouseReleased"):
+            self.browser.call("Input.dispatchMouseEvent", {"type": kind, "x": where[0], "y": where[1],
+                                                          "button": "left", "clickCount": 1})
+        self.browser.wait(READY)
+
+    def type(self, selector, text):
+        """Types into the element and waits for the table to follow (the filter waits for a pause)."""
+        before = self.state()
+        self.click(selector)
+        self.browser.call("Input.insertText", {"text": text})
+        self.browser.wait("(function(){var t=document.getElementById('fleet');return t.getAttribute('data-matching')!==%s"
+                          "||document.getElementById('fleet-status').textContent!==%s;})()"
+                          % (json.dumps(before["matching"]), json.dumps(before["status"])), timeout=30)
+        self.browser.wait(READY)
+
+    def state(self):
+        return self.browser.js(
+            "(function(){var t=document.getElementById('fleet'),p=document.querySelector('nav.pager');"
+            "return {rows:[].map.call(t.querySelectorAll('tbody tr[data-host]'),function(r){return r.getAttribute('data-host');}),"
+            "matching:t.getAttribute('data-matching'),status:document.getElementById('fleet-status').textContent,"
+            "page:p&&p.getAttribute('data-page'),pages:p&&p.getAttribute('data-pages'),"
+            "label:p?p.querySelector('.label').textContent:'',"
+            "sorted:[].map.call(t.querySelectorAll('th.sorted-asc,th.sorted-desc'),function(h){"
+            "return h.getAttribute('data-col')+' '+h.className;})};})()")
+
+    def timings(self):
+        """The page's own clock: navigation start to the first contentful paint and to the table drawn."""
+        return self.browser.js(
+            "(function(){var p=performance.getEntriesByName('first-contentful-paint')[0];"
+            "var t=document.getElementById('fleet');return {fcp_ms:p?Math.round(p.startTime):-1,"
+            "ready_ms:t?+(t.getAttribute('data-ready-ms')||-1):-1};})()")
+
+    def scripts_off(self):
+        self.scripts = False
+        self.browser.call("Emulation.setScriptExecutionDisabled", {"value": True})
+
     def screenshot(self, path):
-        self._run(["--window-size=%d,%d" % WINDOW, "--screenshot=%s" % path, self.url], "screenshot")
+        self.open(what="screenshot")
+        shot = self.browser.call("Page.captureScreenshot", {"format": "png", "clip": {
+            "x": 0, "y": 0, "width": WINDOW[0], "height": WINDOW[1], "scale": 1}})
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
+
+    def close(self):
+        self.browser.close()
 
 
 def png_pixels(path):
@@ -219,6 +383,8 @@ class Checker(object):
         if dom.attrs.get("fleet", {}).get("data-ready") != "1":
             self.problems.append("the fleet table's script did not run (no data-ready)")
         self.expect("threshold lines of the usage chart", dom.lines, ["warning", "critical"])
+        # The data and the code: a third would be markup from a host name or a message.
+        self.expect("script elements", dom.scripts, 2)
         summary = self.report["summary"]["by_severity"]
         self.expect("hosts per severity", dict((s, number(c[1])) for s, c in dom.severity_rows.items()),
                     dict((s, summary[s]) for s in SEVERITIES))
@@ -235,12 +401,14 @@ class Checker(object):
         return int(dom.attrs["fleet"]["data-page-size"])
 
     def run(self):
-        dom = self.chromium.dom()
+        # The first view is the first opening: its seconds are the time to first render.
+        self.chromium.open(what="first render")
+        dom = self.chromium.current()
+        timings = self.chromium.timings()
         if not dom.rows and self.hosts:
             self.problems.append("the fleet table has no rows")
         flagged = self.default_view(dom)
         size = self.size(dom)
-        ready_ms = int(dom.attrs.get("fleet", {}).get("data-ready-ms", -1))
         names = [h["host"] for h in self.hosts]
         every = self.chromium.dom("#all=1")
         self.expect("page 1 of every host", every.rows, names[:size])
@@ -253,8 +421,87 @@ class Checker(object):
                         [h["host"] for h in ordered][:size])
             self.expect("sorted by host", self.chromium.dom("#all=1&sort=host").rows,
                         sorted(names, key=str.lower)[:size])
-        return {"hosts": len(self.hosts), "page_size": size, "first_page_rows": len(dom.rows),
-                "every_host_rows": len(every.rows), "ready_ms": ready_ms, "chromium_seconds": self.chromium.seconds}
+            self.clicks(size)
+        self.problems.extend("the page logged an error: " + e for e in self.chromium.browser.errors())
+        return {"title": self.chromium.browser.js("document.title"), "hosts": len(self.hosts), "page_size": size, "first_page_rows": len(dom.rows),
+                "every_host_rows": len(every.rows), "ready_ms": timings["ready_ms"], "fcp_ms": timings["fcp_ms"],
+                "first_render_seconds": self.chromium.seconds["first render"],
+                "chromium_start_seconds": self.chromium.browser.start_seconds,
+                "chromium_seconds": self.chromium.seconds}
+
+    def clicks(self, size):
+        """What a reader does: click column headings, type in the filter box, page on, untick
+        "only hosts with findings"; each time the rows, the count and the pager against report.json."""
+        c = self.chromium
+        flagged = [h for h in self.hosts if h["severity"] != "ok"] or self.hosts
+        names = lambda hosts: [h["host"] for h in hosts]  # noqa: E731
+        c.open()
+        default = c.state()
+        # Numbers start with the biggest; a second click reverses. Equal values keep the worst first.
+        for clicks, wanted, order in ((1, sorted(flagged, key=lambda h: -usage(h)), "desc"),
+                                      (2, sorted(flagged, key=usage), "asc")):
+            c.click('#fleet th[data-col="usage_percent"]')
+            seen = c.state()
+            self.expect("rows after %d click(s) on Usage" % clicks, seen["rows"], names(wanted)[:size])
+            self.expect("the heading marked after %d click(s) on Usage" % clicks, seen["sorted"],
+                        ["usage_percent sorted-" + order])
+        # Text starts with A.
+        for clicks, reverse, order in ((1, False, "asc"), (2, True, "desc")):
+            c.click('#fleet th[data-col="host"]')
+            seen = c.state()
+            self.expect("rows after %d click(s) on Host" % clicks, seen["rows"],
+                        sorted(names(flagged), key=str.lower, reverse=reverse)[:size])
+            self.expect("the heading marked after %d click(s) on Host" % clicks, seen["sorted"], ["host sorted-" + order])
+        if len(flagged) > 1 and seen["rows"] == default["rows"]:
+            self.problems.append("sorting by host did not change the order of the rows")
+        c.click("#reset")
+        self.expect("rows after 'Worst first, no filter'", c.state()["rows"], default["rows"])
+        # Paging: a bounded page, the right total, next and back.
+        pages = max(1, -(-len(flagged) // size))
+        self.expect("page 1: rows, matching hosts, pager", (default["rows"], default["matching"], default["label"]),
+                    (names(flagged)[:size], str(len(flagged)), "page 1 of %s" % "{:,}".format(pages)))
+        if pages > 1:
+            c.click('nav.pager button[data-go="next"]')
+            seen = c.state()
+            self.expect("page 2 after 'next'", (seen["rows"], seen["matching"], seen["label"]),
+                        (names(flagged)[size:2 * size], str(len(flagged)), "page 2 of %s" % "{:,}".format(pages)))
+            if "Hosts {:,}\u2013{:,} of {:,}".format(size + 1, min(2 * size, len(flagged)), len(flagged)) \
+                    not in seen["status"]:
+                self.problems.append("the status line on page 2 does not count the hosts: %r" % seen["status"])
+            c.click('nav.pager button[data-go="prev"]')
+            self.expect("page 1 after 'previous'", c.state()["rows"], names(flagged)[:size])
+        # Every host, then a typed filter that narrows them. With no host with findings the
+        # switch starts off: the first click shows the (no) hosts with findings.
+        if not c.browser.js("document.getElementById('findings-only').checked"):
+            c.click("#findings-only")
+            seen = c.state()
+            with_findings = [h["host"] for h in self.hosts if h["severity"] != "ok"]
+            self.expect("hosts after ticking 'only hosts with findings'", (seen["rows"], seen["matching"]),
+                        (with_findings[:size], str(len(with_findings))))
+        c.click("#findings-only")
+        seen = c.state()
+        self.expect("every host after unticking 'only hosts with findings'", (seen["rows"], seen["matching"]),
+                    (names(self.hosts)[:size], str(len(self.hosts))))
+        query = self.hosts[-1]["host"][:-1].lower()
+        wanted = [h["host"] for h in self.hosts if query in haystack(h)]
+        c.type("#filter", query)
+        seen = c.state()
+        self.expect("rows and count after typing %r in the filter" % query, (seen["rows"], seen["matching"]),
+                    (wanted[:size], str(len(wanted))))
+        if len(wanted) < len(self.hosts) and "matching the filter" not in seen["status"]:
+            self.problems.append("the status line does not say the filter is on: %r" % seen["status"])
+
+    def static(self):
+        """The page with scripts off: the summary and the first page of rows are in the HTML itself."""
+        self.chromium.scripts_off()
+        dom = self.chromium.dom()
+        summary = self.report["summary"]["by_severity"]
+        self.expect("hosts per severity, scripts off", dict((s, number(c[1])) for s, c in dom.severity_rows.items()),
+                    dict((s, summary[s]) for s in SEVERITIES))
+        self.expect("hosts per finding, scripts off",
+                    dict((r, [number(x) for x in cells[1:]]) for r, cells in dom.rule_rows.items()), by_rule(self.hosts))
+        flagged = [h["host"] for h in self.hosts if h["severity"] != "ok"] or [h["host"] for h in self.hosts]
+        self.expect("first page, scripts off", dom.rows, flagged[:self.size(dom)])
 
     def filters(self, size):
         # The last host by name: on the last page, unless the fleet is small.
@@ -297,20 +544,28 @@ def main():
     with open(os.path.join(os.path.dirname(page), "report.json")) as f:
         report = json.load(f)
     tmp = tempfile.mkdtemp(prefix="check-report-html-")
+    chromium = None
     try:
-        checker = Checker(Chromium(page, tmp), report)
+        chromium = Chromium(page, tmp)
+        checker = Checker(chromium, report)
         figures = checker.run()
         if args.screenshot:
             shot = os.path.abspath(args.screenshot)
-            checker.chromium.screenshot(shot)
-            if not os.path.exists(shot) or not os.path.getsize(shot):
-                checker.problems.append("chromium wrote no screenshot")
-            else:
-                figures["screenshot"] = shot_figures = screenshot_figures(shot)
-                if (shot_figures["width"], shot_figures["height"]) != WINDOW or shot_figures["colors"] < 16 \
-                        or shot_figures["background_share"] > 0.97 or shot_figures["border_pixels"] < 1000:
-                    checker.problems.append("the screenshot does not show the table: %s" % shot_figures)
+            chromium.screenshot(shot)
+            figures["screenshot"] = shot_figures = screenshot_figures(shot)
+            if (shot_figures["width"], shot_figures["height"]) != WINDOW or shot_figures["colors"] < 16 \
+                    or shot_figures["background_share"] > 0.97 or shot_figures["border_pixels"] < 1000:
+                checker.problems.append("the screenshot does not show the table: %s" % shot_figures)
+        # Last: scripts stay off in this browser from here on.
+        checker.static()
+    except RuntimeError as e:
+        # A page that never finishes drawing: say so, with what the page logged.
+        print("report.html check FAILED: %s\n  %s" % (e, "\n  ".join(chromium.browser.errors() if chromium else [])),
+              file=sys.stderr)
+        return 1
     finally:
+        if chromium:
+            chromium.close()
         shutil.rmtree(tmp, ignore_errors=True)
     figures["html_bytes"] = os.path.getsize(page)
     if args.figures:

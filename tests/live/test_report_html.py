@@ -1,12 +1,14 @@
-"""The audit's report.html in real headless Chromium at 1, 100, 1,000 and 10,000 hosts.
+"""The audit's report.html in real headless Chromium at 1, 100, 1,000 and 10,000 hosts, and a
+fleet whose names and errors are made to break HTML.
 
 The fleets are B7's generated hosts (bench/b7_fleet_audit.py: NAT gateways, Kubernetes nodes,
 idle, dropping and failed hosts) judged by build_report and rendered by the renderer, without
-Ansible. scripts/check-report-html opens each page in Chromium and checks, against report.json:
-the summary's counts, the first page worst first, the next page, the filters, a column sort, a
-host's details, the charts and a screenshot. The time to open the 10,000-host page is judged
-against the 100-host page opened in the same run (the machine is shared: no absolute bound).
-Set NC_REPORT_HTML_FIGURES=FILE to keep the timings and sizes.
+Ansible. scripts/check-report-html drives one Chromium over the DevTools protocol and checks,
+against report.json: the summary's counts, the first page worst first, clicks on column headings
+(both directions), the next and previous page, typing in the filter box, the "only hosts with
+findings" switch, links to views, a host's details, the charts, no script errors, the page with
+scripts off, and a screenshot. The time to first render is measured and kept; the bound on it
+is loose on purpose (the machine is shared). Set NC_REPORT_HTML_FIGURES=FILE to keep the figures.
 """
 import json
 import os
@@ -18,9 +20,13 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZES = (1, 100, 1000, 10000)
-# The 10,000-host page may take this many times as long to open as the 100-host page: it takes
-# about 1.2 times as long; the old page, every host's row and details up front, 15 times.
-OPEN_RATIO_MAX = 5.0
+# From navigation to the first page of rows drawn, at 10,000 hosts. It takes about 0.4 s on a
+# quiet 2-core machine; the bound only catches a page that stopped scaling (the page with a row
+# and a section per host took 15 s).
+FIRST_RENDER_SECONDS_MAX = 30.0
+# Names and errors that end elements, open comments, close the data's <script> or break quotes.
+HOSTILE_NAMES = ('zz</script><script>document.title="pwned"</script>', '<b>&x|y "q" \'s\'', "a&amp;b<!--c")
+HOSTILE_ERROR = 'ssh: </script><!-- <img src=x onerror="document.title=1"> & "quoted" \'single\''
 
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None,
                                 reason="needs chromium to open the HTML report (scripts/apt/test.txt)")
@@ -42,20 +48,32 @@ def fleet_records(count):
     return records
 
 
+def hostile_records():
+    """Twelve of B7's hosts, three renamed, one of them unreachable with an error full of markup."""
+    records = fleet_records(12)
+    for record, name in zip(records, HOSTILE_NAMES):
+        record["host"] = name
+    records[0].update(status="unreachable", error=HOSTILE_ERROR, facts=None, recommendation=None)
+    return records
+
+
+def check(where, report):
+    from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit_render
+    for fmt, name in (("json", "report.json"), ("html", "report.html")):
+        (where / name).write_text(_audit_render.render(report, fmt))
+    figures = where / "figures.json"
+    proc = subprocess.run([os.path.join(ROOT, "scripts", "check-report-html"), str(where / "report.html"),
+                           str(where / "report.png"), "--figures", str(figures)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    return {"proc": proc, "figures": json.loads(figures.read_text()) if figures.exists() else None}
+
+
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
-    from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit, _audit_render
+    from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit
     out = {}
     for count in SIZES:
-        where = tmp_path_factory.mktemp("report-%d" % count)
-        report = _audit.build_report(fleet_records(count))
-        for fmt, name in (("json", "report.json"), ("html", "report.html")):
-            (where / name).write_text(_audit_render.render(report, fmt))
-        figures = where / "figures.json"
-        proc = subprocess.run([os.path.join(ROOT, "scripts", "check-report-html"), str(where / "report.html"),
-                               str(where / "report.png"), "--figures", str(figures)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
-        out[count] = {"proc": proc, "figures": json.loads(figures.read_text()) if figures.exists() else None}
+        out[count] = check(tmp_path_factory.mktemp("report-%d" % count), _audit.build_report(fleet_records(count)))
     summary = dict((count, page["figures"]) for count, page in out.items())
     print(json.dumps(summary, indent=1, sort_keys=True))
     if os.environ.get("NC_REPORT_HTML_FIGURES"):
@@ -82,10 +100,18 @@ def test_the_screenshot_shows_the_table(pages, count):
     assert shot["border_pixels"] > 5000 and shot["badge_pixels"] > 0
 
 
-def test_the_10000_host_page_opens_about_as_fast_as_the_100_host_page(pages):
-    small, big = pages[100]["figures"], pages[10000]["figures"]
-    # The screenshot run is a whole opening: Chromium's start, the load, the script, the layout, the paint.
-    ratio = big["chromium_seconds"]["screenshot"] / small["chromium_seconds"]["screenshot"]
-    assert ratio <= OPEN_RATIO_MAX, (small["chromium_seconds"], big["chromium_seconds"])
-    # The page's own clock: navigation start to the first page of rows drawn.
-    assert big["ready_ms"] >= 0 and big["first_page_rows"] == big["page_size"]
+def test_the_10000_host_page_renders_in_seconds(pages):
+    big = pages[10000]["figures"]
+    assert big["first_render_seconds"] <= FIRST_RENDER_SECONDS_MAX, big["chromium_seconds"]
+    # The page's own clock agrees that the first page of rows was drawn, a bounded page of them.
+    assert 0 <= big["ready_ms"] <= FIRST_RENDER_SECONDS_MAX * 1000
+    assert big["first_page_rows"] == big["page_size"] == 100
+
+
+def test_hostile_names_and_errors_neither_break_the_page_nor_run(tmp_path):
+    from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit
+    page = check(tmp_path, _audit.build_report(hostile_records()))
+    # The check finds each name as a row's data-host, the error in its host's details, no script
+    # error and no script beyond the page's two.
+    assert page["proc"].returncode == 0, page["proc"].stdout + page["proc"].stderr
+    assert page["figures"]["title"].startswith("Conntrack audit")
