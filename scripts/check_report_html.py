@@ -226,8 +226,8 @@ class Chromium(object):
         if where is None:
             raise RuntimeError("nothing to click at %s" % selector)
         for kind in ("mousePressed", "mouseReleased"):
-            self.browser.call("Input.dispatchMouseEvent", {"type": kind, "x": where[0], "y": where[1],
-                                                          "button": "left", "clickCount": 1})
+            self.browser.call("Input.dispatchMouseEvent",
+                              {"type": kind, "x": where[0], "y": where[1], "button": "left", "clickCount": 1})
         self.browser.wait(READY)
 
     def type(self, selector, text):
@@ -429,12 +429,15 @@ class Checker(object):
                 "chromium_start_seconds": self.chromium.browser.start_seconds,
                 "chromium_seconds": self.chromium.seconds}
 
+    @staticmethod
+    def _names(hosts):
+        return [h["host"] for h in hosts]
+
     def clicks(self, size):
         """What a reader does: click column headings, type in the filter box, page on, untick
         "only hosts with findings"; each time the rows, the count and the pager against report.json."""
         c = self.chromium
         flagged = [h for h in self.hosts if h["severity"] != "ok"] or self.hosts
-        names = lambda hosts: [h["host"] for h in hosts]  # noqa: E731
         c.open()
         default = c.state()
         # Numbers start with the biggest; a second click reverses. Equal values keep the worst first.
@@ -442,7 +445,7 @@ class Checker(object):
                                       (2, sorted(flagged, key=usage), "asc")):
             c.click('#fleet th[data-col="usage_percent"]')
             seen = c.state()
-            self.expect("rows after %d click(s) on Usage" % clicks, seen["rows"], names(wanted)[:size])
+            self.expect("rows after %d click(s) on Usage" % clicks, seen["rows"], self._names(wanted)[:size])
             self.expect("the heading marked after %d click(s) on Usage" % clicks, seen["sorted"],
                         ["usage_percent sorted-" + order])
         # Text starts with A.
@@ -450,7 +453,7 @@ class Checker(object):
             c.click('#fleet th[data-col="host"]')
             seen = c.state()
             self.expect("rows after %d click(s) on Host" % clicks, seen["rows"],
-                        sorted(names(flagged), key=str.lower, reverse=reverse)[:size])
+                        sorted(self._names(flagged), key=str.lower, reverse=reverse)[:size])
             self.expect("the heading marked after %d click(s) on Host" % clicks, seen["sorted"], ["host sorted-" + order])
         if len(flagged) > 1 and seen["rows"] == default["rows"]:
             self.problems.append("sorting by host did not change the order of the rows")
@@ -459,17 +462,17 @@ class Checker(object):
         # Paging: a bounded page, the right total, next and back.
         pages = max(1, -(-len(flagged) // size))
         self.expect("page 1: rows, matching hosts, pager", (default["rows"], default["matching"], default["label"]),
-                    (names(flagged)[:size], str(len(flagged)), "page 1 of %s" % "{:,}".format(pages)))
+                    (self._names(flagged)[:size], str(len(flagged)), "page 1 of %s" % "{:,}".format(pages)))
         if pages > 1:
             c.click('nav.pager button[data-go="next"]')
             seen = c.state()
             self.expect("page 2 after 'next'", (seen["rows"], seen["matching"], seen["label"]),
-                        (names(flagged)[size:2 * size], str(len(flagged)), "page 2 of %s" % "{:,}".format(pages)))
+                        (self._names(flagged)[size:2 * size], str(len(flagged)), "page 2 of %s" % "{:,}".format(pages)))
             if "Hosts {:,}\u2013{:,} of {:,}".format(size + 1, min(2 * size, len(flagged)), len(flagged)) \
                     not in seen["status"]:
                 self.problems.append("the status line on page 2 does not count the hosts: %r" % seen["status"])
             c.click('nav.pager button[data-go="prev"]')
-            self.expect("page 1 after 'previous'", c.state()["rows"], names(flagged)[:size])
+            self.expect("page 1 after 'previous'", c.state()["rows"], self._names(flagged)[:size])
         # Every host, then a typed filter that narrows them. With no host with findings the
         # switch starts off: the first click shows the (no) hosts with findings.
         if not c.browser.js("document.getElementById('findings-only').checked"):
@@ -481,7 +484,7 @@ class Checker(object):
         c.click("#findings-only")
         seen = c.state()
         self.expect("every host after unticking 'only hosts with findings'", (seen["rows"], seen["matching"]),
-                    (names(self.hosts)[:size], str(len(self.hosts))))
+                    (self._names(self.hosts)[:size], str(len(self.hosts))))
         query = self.hosts[-1]["host"][:-1].lower()
         wanted = [h["host"] for h in self.hosts if query in haystack(h)]
         c.type("#filter", query)
@@ -535,7 +538,7 @@ def _short(value):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("html")
     parser.add_argument("screenshot", nargs="?")
     parser.add_argument("--figures", help="write the timings and counts here, as JSON")

@@ -128,7 +128,7 @@ def _page(report):
 def test_html_is_self_contained_with_every_host_and_both_charts(report):
     page = _page(report)
     assert page.external == []
-    assert all(kind in ("application/json", None) for kind, _, _ in page.scripts)
+    assert all(script[0] in ("application/json", None) for script in page.scripts)
     assert sorted(h["h"] for h in page.data()["hosts"]) == sorted(HOSTS)
     ids = [t[1].get("id") for t in page.tags]
     assert "usage-chart" in ids and "memory-chart" in ids
