@@ -32,6 +32,10 @@ FORMATS = ("json", "csv", "markdown", "html", "prometheus")
 # The most hosts drawn in one chart; the table and the details always hold every host.
 CHART_HOSTS_LIMIT = 60
 
+# Rows per page of the HTML fleet table: the page's script builds only the rows of one page and
+# a host's details only when they are opened, so that a fleet of 10,000 stays a small DOM.
+HTML_PAGE_SIZE = 100
+
 
 def render(report, fmt, host=None, template=None):
     """``template``: the text of a Jinja2 template to use instead of the collection's own
@@ -248,12 +252,30 @@ def _host_view(h, fleet):
     return view
 
 
+def _rule_summary(hosts):
+    """Hosts per finding (rule), and per severity of that finding: worst rule first, then the
+    most hosts. A host counts once per rule and severity, however often the rule fired on it."""
+    seen = {}
+    for h in hosts:
+        for f in h["findings"]:
+            seen.setdefault(f["rule"], {}).setdefault(f["severity"], set()).add(h["host"])
+    rows = []
+    for rule, by_sev in seen.items():
+        row = {"rule": rule, "hosts": len(set().union(*by_sev.values()))}
+        row.update((s, len(by_sev.get(s, ()))) for s in SEVERITIES[1:])
+        row["worst"] = max(by_sev, key=severity_rank)
+        rows.append(row)
+    return sorted(rows, key=lambda r: (-severity_rank(r["worst"]), -r["hosts"], r["rule"]))
+
+
 def template_context(report):
     """What a report template is given (docs/audit.md lists it)."""
     fleet = [COLUMNS[name] for name in FLEET_COLUMNS]
     summary = report["summary"]
     hosts = _ordered(report)
-    by_name = sorted(hosts, key=lambda h: h["host"])
+    # Up to the limit the charts go by name; past it they show the worst hosts, in table order,
+    # since the first 60 names of a big fleet say nothing about it.
+    charted = sorted(hosts, key=lambda h: h["host"]) if len(hosts) <= CHART_HOSTS_LIMIT else hosts[:CHART_HOSTS_LIMIT]
     return {
         "report": report,
         "severities": SEVERITIES,
@@ -261,9 +283,10 @@ def template_context(report):
         "unaudited": [(k, summary["by_status"][k]) for k in ("unreachable", "failed") if summary["by_status"].get(k)],
         "columns": [{"name": c.name, "header": c.header, "markdown": c.markdown, "numeric": c.numeric} for c in fleet],
         "hosts": [_host_view(h, fleet) for h in hosts],
+        "rules": _rule_summary(hosts),
         "chart_hosts_limit": CHART_HOSTS_LIMIT,
-        "usage_chart": _usage_chart(by_name, report["thresholds"]),
-        "memory_chart": _memory_chart(by_name),
+        "usage_chart": _usage_chart(charted, report["thresholds"]),
+        "memory_chart": _memory_chart(charted),
     }
 
 
@@ -277,12 +300,15 @@ def _environment():
     return env
 
 
-def _render_template(report, name, template=None):
-    """``template`` is the text of a user's template; None or empty renders the collection's own ``name``."""
+def _render_template(report, name, template=None, extra=None):
+    """``template`` is the text of a user's template; None or empty renders the collection's own ``name``.
+    ``extra``: a function of the context that returns what only this format's templates are given."""
     if not template:
         with open(os.path.join(TEMPLATE_DIR, name)) as f:
             template = f.read()
-    return _environment().from_string(template).render(template_context(report))
+    context = template_context(report)
+    context.update(extra(context) if extra else {})
+    return _environment().from_string(template).render(context)
 
 
 def render_markdown(report, template=None):
@@ -413,16 +439,78 @@ def _status_html(h):
     return '<span class="badge st-%s">%s</span>' % (_e(h["status"]), _e(h["status"]))
 
 
-# Fleet cells that are more than their escaped text.
+# Fleet cells that are more than their escaped text. The host's button opens its details (the
+# page's script builds them); the script draws its rows with the same markup.
 _HTML_CELLS = {
-    "host": lambda h: '<a href="#%s">%s</a>' % (_anchor(h["host"]), _e(h["host"])),
+    "host": lambda h: '<button type="button" class="toggle" aria-expanded="false">%s</button>' % _e(h["host"]),
     "status": _status_html,
     "severity": lambda h: _badge(h["severity"]),
 }
 
 
+def _details_data(h, text):
+    """A host's details for the page's script, which builds them when the row is opened.
+    ``text`` turns a string into its index in the page's string table."""
+    out = {"f": [], "r": []}
+    if h["status"] != "ok":
+        out["e"] = [h["status"], text(h.get("error") or "no details")]
+    else:
+        m = h.get("metrics") or {}
+        out["m"] = "%s of %s entries (%s), %s buckets, kernel %s" % (
+            _fmt_int(m.get("count")), _fmt_int(m.get("max")), _fmt_pct(m.get("usage_percent")) or "n/a",
+            _fmt_int(m.get("buckets")), m.get("kernel_release") or "unknown")
+    for f in h["findings"]:
+        if f.get("cause"):
+            continue
+        evidence = [[g["severity"], g["rule"], text(g["message"])] for g in h["findings"]
+                    if f.get("explains") and g.get("cause") == f["rule"]]
+        out["f"].append([f["severity"], f["rule"], text(f["message"]), evidence])
+    if h["recommendation_rows"]:
+        verdict = h["verdict"]
+        out["d"] = [verdict["status"] or "n/a", text("; ".join(str(r) for r in verdict["reasons"] or ()))]
+        out["r"] = [[r["key"], _fmt_text(r["current"]), _fmt_text(r["recommended"]), r["change"], text(r["reason"])]
+                    for r in h["recommendation_rows"]]
+    return out
+
+
+def _page_data(hosts):
+    """The page's data: per host its name, severity, status, the fleet cells' texts and sort keys
+    (null where the key is the text itself) and its details. The messages and reasons, which
+    repeat from host to host, are each stored once in ``strings`` and given by their index."""
+    table = {}
+
+    def text(value):
+        return table.setdefault(value, len(table))
+
+    data = [{"h": h["host"], "v": h["severity"], "s": h["status"],
+             "c": [c["text"] for c in h["cells"]],
+             "k": [None if c["sort"] == c["text"] else c["sort"] for c in h["cells"]],
+             "x": _details_data(h, text)} for h in hosts]
+    return {"hosts": data, "strings": sorted(table, key=table.get)}
+
+
+def json_for_script(value):
+    """JSON to embed in a <script type="application/json"> element: no '<' ends the element or
+    opens a comment (``</script``, ``<!--``), no '&' or '>' is read as markup by anything else."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _html_context(context):
+    hosts = context["hosts"]
+    flagged = [h for h in hosts if h["severity"] != "ok"]
+    return {
+        "page_size": HTML_PAGE_SIZE,
+        "hosts_with_findings": len(flagged),
+        # What the page shows before its script runs (or where scripts are blocked): the
+        # default view, the worst hosts with findings.
+        "first_page": (flagged or hosts)[:HTML_PAGE_SIZE],
+        "data_json": json_for_script(_page_data(hosts)),
+    }
+
+
 def render_html(report, template=None):
-    return _render_template(report, "report.html.j2", template)
+    return _render_template(report, "report.html.j2", template, _html_context)
 
 
 # --- Prometheus textfile ----------------------------------------------------------------

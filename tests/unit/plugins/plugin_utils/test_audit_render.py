@@ -87,7 +87,8 @@ class _Page(HTMLParser):
         self.tags = []
         self.rows = []
         self.external = []
-        self._in_body = False
+        self.scripts = []
+        self._script = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -99,27 +100,77 @@ class _Page(HTMLParser):
                 self.external.append(attrs[key])
         if tag == "link":
             self.external.append(attrs.get("href"))
+        if tag == "script":
+            self._script = [attrs.get("type"), attrs.get("id"), ""]
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._script[2] += data
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._script is not None:
+            self.scripts.append(tuple(self._script))
+            self._script = None
+
+    def data(self):
+        """The page's data, as its script reads it (JSON.parse of the element's text)."""
+        blobs = [text for kind, ident, text in self.scripts if kind == "application/json" and ident == "report-data"]
+        assert len(blobs) == 1
+        return json.loads(blobs[0])
+
+
+def _page(report):
+    page = _Page()
+    page.feed(_audit_render.render_html(report))
+    return page
 
 
 def test_html_is_self_contained_with_every_host_and_both_charts(report):
-    page = _Page()
-    page.feed(_audit_render.render_html(report))
+    page = _page(report)
     assert page.external == []
-    assert sorted(page.rows) == sorted(HOSTS)
+    assert all(script[0] in ("application/json", None) for script in page.scripts)
+    assert sorted(h["h"] for h in page.data()["hosts"]) == sorted(HOSTS)
     ids = [t[1].get("id") for t in page.tags]
     assert "usage-chart" in ids and "memory-chart" in ids
-    sections = [a["data-host"] for t, a in page.tags if t == "section"]
-    assert sorted(sections) == sorted(HOSTS)
     thresholds = [a["class"] for t, a in page.tags if t == "line" and "threshold" in a.get("class", "")]
     assert thresholds == ["threshold threshold-warning", "threshold threshold-critical"]
     bars = [a["data-host"] for t, a in page.tags if t == "rect" and a.get("class") == "bar"]
     assert sorted(bars) == ["gw-ok-1", "k8s-crit-3", "lb-warn-2"]
 
 
-def test_html_orders_the_fleet_table_worst_first(report):
-    page = _Page()
-    page.feed(_audit_render.render_html(report))
-    assert page.rows[0] == "k8s-crit-3" and page.rows[-1] == "gw-ok-1"
+def test_html_orders_the_fleet_worst_first_and_shows_the_hosts_with_findings_first(report):
+    page = _page(report)
+    assert [h["h"] for h in page.data()["hosts"]] == ["k8s-crit-3", "lb-warn-2", "db-down-4", "gw-ok-1"]
+    # Before the script runs (or where scripts are blocked): the default view, without gw-ok-1.
+    assert page.rows == ["k8s-crit-3", "lb-warn-2", "db-down-4"]
+
+
+def test_html_holds_no_host_section_but_the_details_to_build_on_demand(report):
+    page = _page(report)
+    assert not [a for t, a in page.tags if t == "section"]
+    data = page.data()
+    strings = data["strings"]
+    crit = [h for h in data["hosts"] if h["h"] == "k8s-crit-3"][0]
+    messages = [strings[f[2]] for f in crit["x"]["f"]] + [strings[g[2]] for f in crit["x"]["f"] for g in f[3]]
+    assert sorted(messages) == sorted(f["message"] for f in by_host(report)["k8s-crit-3"]["findings"])
+    assert [r[0] for r in crit["x"]["r"]] == sorted(by_host(report)["k8s-crit-3"]["recommendation"]["settings"])
+    down = [h for h in data["hosts"] if h["h"] == "db-down-4"][0]
+    assert down["x"]["e"][0] == "unreachable" and strings[down["x"]["e"][1]]
+    assert down["c"][0] == "db-down-4" and down["k"][0] is None
+
+
+def test_html_summary_counts_hosts_per_finding_and_per_severity(report):
+    page = _page(report)
+    by_rule = dict((a["data-rule"], a) for t, a in page.tags if t == "tr" and "data-rule" in a)
+    expected = set(f["rule"] for h in report["hosts"] for f in h["findings"])
+    assert set(by_rule) == expected
+    rows = _audit_render.template_context(report)["rules"]
+    assert [r["rule"] for r in rows] == list(by_rule)
+    usage = [r for r in rows if r["rule"] == "usage"][0]
+    assert (usage["hosts"], usage["critical"], usage["warning"]) == (2, 1, 1)
+    assert rows[0]["worst"] == "critical" and rows[-1]["worst"] != "critical"
+    severities = [a["data-severity"] for t, a in page.tags if t == "tr" and "data-severity" in a]
+    assert severities == ["critical", "warning", "info", "ok"]
 
 
 def test_html_escapes_host_names_and_messages(fleet):
@@ -127,6 +178,22 @@ def test_html_escapes_host_names_and_messages(fleet):
     text = _audit_render.render_html(_audit.build_report(fleet, generated_at=STAMP))
     assert "<script>alert(1)" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_html_data_cannot_close_its_script_element_or_open_a_comment(fleet):
+    name = "</script><script>alert(1)</script><!--"
+    fleet[0]["host"] = name
+    report = _audit.build_report(fleet, generated_at=STAMP)
+    by_host(report)["k8s-crit-3"]["findings"][0]["message"] = "</SCRIPT ><!-- & -->"
+    text = _audit_render.render_html(report)
+    data_start = text.index('<script type="application/json" id="report-data">')
+    blob = text[data_start:text.index("</script>", data_start)]
+    for bad in ("</", "<!--", "<script", "-->"):
+        assert bad not in blob.split(">", 1)[1].lower()
+    data = _page(report).data()
+    assert name in [h["h"] for h in data["hosts"]]
+    assert "</SCRIPT ><!-- & -->" in data["strings"]
+    assert json.loads(_audit_render.json_for_script({"a": "</script>&<!--"})) == {"a": "</script>&<!--"}
 
 
 def test_prometheus_textfile_per_host_uses_our_prefix(report):
@@ -154,14 +221,18 @@ def test_unknown_format_is_refused(report):
         _audit_render.render(report, "xml")
 
 
-def test_chart_limit_keeps_every_host_in_the_table(fleet):
+def test_a_big_fleet_gives_one_page_of_rows_and_charts_its_worst_hosts(fleet):
     many = []
-    for i in range(_audit_render.CHART_HOSTS_LIMIT + 5):
-        h = copy.deepcopy(fleet[0])
+    for i in range(_audit_render.HTML_PAGE_SIZE + 50):
+        h = copy.deepcopy(fleet[i % 3])
         h["host"] = "h%03d" % i
         many.append(h)
-    page = _Page()
-    page.feed(_audit_render.render_html(_audit.build_report(many, generated_at=STAMP)))
-    assert len(page.rows) == len(many)
-    bars = [a for t, a in page.tags if t == "rect" and a.get("class") == "bar"]
+    report = _audit.build_report(many, generated_at=STAMP)
+    page = _page(report)
+    assert len(page.data()["hosts"]) == len(many)
+    assert len(page.rows) == _audit_render.HTML_PAGE_SIZE
+    bars = [a["data-host"] for t, a in page.tags if t == "rect" and a.get("class") == "bar"]
     assert len(bars) == _audit_render.CHART_HOSTS_LIMIT
+    # Past the limit the charts show the worst hosts, the table's first ones.
+    worst = [h["h"] for h in page.data()["hosts"]][:_audit_render.CHART_HOSTS_LIMIT]
+    assert bars == worst
