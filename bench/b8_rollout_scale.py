@@ -16,6 +16,8 @@ window (``conntrack_tune_health_sample_seconds=1``, which the mock does not wait
 - ``fixed``: serial 100, at each size;
 - ``halt``: serial [1, '25%'] with one host of batch 2 reporting a drop rate after tuning: the gate
   halts the rollout after that batch and the later hosts get no call at all (asserted);
+- ``fixed_halt`` (above the smallest size, instead of both): serial 100 with one regressing host
+  in batch 3, so that two full batches of 100 give a fixed batch's cost in the big inventory;
 - ``baseline``: the same hosts, serial and forks running ansible.builtin.ping once (Ansible's own
   cost per host and batch; the tune role runs 17 tasks per host).
 
@@ -145,46 +147,66 @@ def _summary(row):
                                                  / float(sum(b["hosts"] for b in tune_batches) or 1), 5)}
 
 
-def run(sizes=(100, 1000), fixed_serial=100, forks=FORKS, halt_batch=2, results_dir=None, kinds=None):
-    kinds = kinds or ("baseline", "default", "fixed", "halt")
+def plan(sizes, fixed_serial, halt_batch):
+    """(hosts, kind, serial, halt batch or None) per run. At the smallest size every kind; above it
+    the baseline, the default rollout, and serial fixed_serial halted in batch halt_batch + 1: its
+    full batches before the halt give the cost of a fixed batch in the big inventory."""
     default = [1, "25%"]
+    runs = []
+    for count in sizes:
+        runs += [(count, "baseline", default, None), (count, "default", default, None)]
+        if count == sizes[0]:
+            runs += [(count, "fixed", [fixed_serial], None), (count, "halt", default, halt_batch)]
+        else:
+            runs.append((count, "fixed_halt", [fixed_serial], halt_batch + 1))
+    return runs
+
+
+def run(sizes=(100, 1000), fixed_serial=100, forks=FORKS, halt_batch=2, results_dir=None):
     result = {"benchmark": "b8", "method": "mock connection (bench/plugins/connection/conntrack_mock.py): "
               "controller side only, no module code runs", "forks": forks, "health_sample_seconds": SAMPLE_SECONDS,
               "runs": [], "halt": [], "growth": [], "ratios": []}
-    for count in sizes:
-        for kind in kinds:
-            serial = [fixed_serial] if kind == "fixed" else default
-            regress = ()
-            if kind == "halt":
-                sizes_ = batch_sizes(count, serial)
-                regress_host = sum(sizes_[:halt_batch - 1]) + sizes_[halt_batch - 1] // 2
-                regress = (regress_host,)
-            common.log("b8: %s, %d hosts, serial %s, forks %d" % (kind, count, serial, forks))
-            row = one_run(count, kind, serial, forks, regress)
-            row.update(_summary(row))
-            if kind == "halt":
-                row["halt"] = check_halt(row, count, serial, regress[0], halt_batch)
-                result["halt"].append(dict(row["halt"], hosts=count))
-            del row["hosts_called"]
-            result["runs"].append(row)
-            common.log("b8: %s, %d hosts: %.1f s, %.1f ms per host, peak RSS %.0f MiB, batches %s" % (
-                kind, count, row["seconds"], 1000 * row["seconds_per_host"], row["peak_rss_bytes"] / 1048576.0,
-                row["batch_seconds"]))
-            common.write_result("b8", result, results_dir)
+    for count, kind, serial, halt_at in plan(sizes, fixed_serial, halt_batch):
+        regress = ()
+        if halt_at:
+            batches = batch_sizes(count, serial)
+            regress = (sum(batches[:halt_at - 1]) + batches[halt_at - 1] // 2,)
+        common.log("b8: %s, %d hosts, serial %s, forks %d" % (kind, count, serial, forks))
+        row = one_run(count, kind, serial, forks, regress)
+        row.update(_summary(row))
+        if halt_at:
+            row["halt"] = check_halt(row, count, serial, regress[0], halt_at)
+            result["halt"].append(dict(row["halt"], hosts=count, serial=serial))
+        del row["hosts_called"]
+        result["runs"].append(row)
+        common.log("b8: %s, %d hosts: %.1f s, %.1f ms per host, peak RSS %.0f MiB, batches %s" % (
+            kind, count, row["seconds"], 1000 * row["seconds_per_host"], row["peak_rss_bytes"] / 1048576.0,
+            row["batch_seconds"]))
+        common.write_result("b8", result, results_dir)
     by = dict(((r["kind"], r["hosts"]), r) for r in result["runs"])
-    for kind in kinds:
+    for kind in ("baseline", "default"):
         for small, big in zip(sizes, sizes[1:]):
-            if (kind, small) in by and (kind, big) in by and kind != "halt":
+            if (kind, small) in by and (kind, big) in by:
                 result["growth"].append({
                     "kind": kind, "from": small, "to": big, "hosts_ratio": common.ratio(big, small),
                     "seconds_ratio": common.ratio(by[kind, big]["seconds"], by[kind, small]["seconds"]),
                     "per_host_ratio": common.ratio(by[kind, big]["seconds_per_host"], by[kind, small]["seconds_per_host"]),
                     "peak_rss_ratio": common.ratio(by[kind, big]["peak_rss_bytes"], by[kind, small]["peak_rss_bytes"])})
+    # The same batch of fixed_serial hosts in a small and in a big inventory: does a batch cost
+    # more when the inventory around it is bigger?
+    small_fixed = by.get(("fixed", sizes[0]))
+    for count in sizes[1:]:
+        big = by.get(("fixed_halt", count))
+        if small_fixed and big and len(big["batches"]) > 1:
+            full = [b["seconds"] for b in big["batches"][:-1]]
+            result["growth"].append({"kind": "fixed batch", "from": sizes[0], "to": count,
+                                     "hosts_ratio": common.ratio(count, sizes[0]),
+                                     "batch_seconds_ratio": common.ratio(common.median(full),
+                                                                         small_fixed["batches"][0]["seconds"])})
     for count in sizes:
-        for kind in ("default", "fixed"):
-            if (kind, count) in by and ("baseline", count) in by:
-                result["ratios"].append({"hosts": count, "kind": kind, "over_baseline": common.ratio(
-                    by[kind, count]["seconds"], by["baseline", count]["seconds"])})
+        if ("default", count) in by and ("baseline", count) in by:
+            result["ratios"].append({"hosts": count, "kind": "default", "over_baseline": common.ratio(
+                by["default", count]["seconds"], by["baseline", count]["seconds"])})
     result["errors"] = ["halt at %d hosts: %s" % (h["hosts"], "; ".join(h["problems"])) for h in result["halt"]
                         if not h["ok"]]
     result["machine"] = common.machine()

@@ -20,7 +20,7 @@ SMOKE = {
            "round_seconds": 3, "wrk_connections": 64, "declared_lead_seconds": 2},
     "b6": {"sizes": (20,), "filled": 3, "repeats": 1},
     "b7": {"sizes": (10, 20), "per_host_sizes": (10,)},
-    "b8": {"sizes": (20,), "fixed_serial": 10},
+    "b8": {"sizes": (20, 40), "fixed_serial": 10},
 }
 
 

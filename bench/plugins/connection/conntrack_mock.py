@@ -138,7 +138,7 @@ def _settings(args, index):
         "environment": {"available": True, "initial_netns": True, "proc_sys_read_only": False,
                         "module": "loadable", "kube_proxy_running": False},
         "undo": {"runtime": dict((k, have.get(k)) for k in changed_keys),
-                 "files": dict((path, {"content": None, "sha256_after": "0" * 64}) for _ in changed_keys[:1]),
+                 "files": {path: {"content": None, "sha256_after": "0" * 64}} if changed_keys else {},
                  "directories": []},
         "record": {"path": args.get("record_file"), "changed": bool(changed_keys), "state": "present",
                    "content": {"schema_version": 1, "original": dict((k, have.get(k)) for k in want),
