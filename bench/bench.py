@@ -20,6 +20,7 @@ SMOKE = {
            "round_seconds": 3, "wrk_connections": 64, "declared_lead_seconds": 2},
     "b6": {"sizes": (20,), "filled": 3, "repeats": 1},
     "b7": {"sizes": (10, 20), "per_host_sizes": (10,)},
+    "b8": {"sizes": (20, 40), "fixed_serial": 10},
 }
 
 
@@ -30,6 +31,7 @@ RUNNERS = {
     "b5-rounds": ("b5_sustained", "rounds_phase"),
     "b6": ("b6_namespaces", "run"),
     "b7": ("b7_fleet_audit", "run"),
+    "b8": ("b8_rollout_scale", "run"),
 }
 
 
@@ -42,7 +44,7 @@ def runner(name):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="+", help="b1 b2 b3 b3-scale b4 b5 b6 b7, or all; or report (the figures table)")
+    parser.add_argument("names", nargs="+", help="b1 b2 b3 b3-scale b4 b5 b6 b7 b8, or all; or report (the figures table)")
     parser.add_argument("--smoke", action="store_true", help="the small versions")
     parser.add_argument("--results-dir", help="where the JSON summaries go (default bench/results)")
     args = parser.parse_args(argv)
