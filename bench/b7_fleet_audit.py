@@ -13,17 +13,24 @@ are measured in the same run:
   ``conntrack_audit_gather=false``, a task per host (the baseline, run at the small sizes only:
   its projection at the bigger ones is recorded).
 
+The cache playbook runs over a ``jsonfile`` cache at every size and over a ``redis`` cache
+(Debian's redis-server, started by the benchmark on 127.0.0.1 at a free port with no
+persistence and a memory cap, stopped by its PID) at the sizes given for it.
+
 Per size: wall time and peak RSS of the ansible-playbook run (GNU time; the largest process,
 the controller or a fork), the time of each role task (profile_tasks), the report sizes, and
 the time to render each format from the same report in this process (the filter's own cost,
 without Ansible around it). Growth is each figure divided by the one at the previous size,
 against the host ratio: 10 means linear.
 """
+import contextlib
 import copy
 import json
 import os
 import re
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -125,16 +132,72 @@ def host_facts(i, templates):
     return facts
 
 
-def write_fleet(workdir, count):
-    """Inventory + jsonfile cache for count hosts; returns the inventory path."""
+# The fact cache plugins measured, as ANSIBLE_CACHE_PLUGIN names them.
+CACHE_PLUGINS = {"jsonfile": "ansible.builtin.jsonfile", "redis": "community.general.redis"}
+REDIS_MAXMEMORY = "2gb"
+
+
+@contextlib.contextmanager
+def redis_server(workdir):
+    """A private redis-server on 127.0.0.1 at a free port: no persistence, at most
+    REDIS_MAXMEMORY, refusing writes past it; stopped by its PID. Yields its _uri."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    home = os.path.join(workdir, "redis")
+    os.makedirs(home)
+    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--protected-mode", "yes",
+                             "--save", "", "--appendonly", "no", "--dir", home, "--maxmemory", REDIS_MAXMEMORY,
+                             "--maxmemory-policy", "noeviction", "--daemonize", "no", "--logfile",
+                             os.path.join(home, "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis  # pylint: disable=import-outside-toplevel
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start on 127.0.0.1:%d (exit %s)" % (port, proc.poll()))
+                time.sleep(0.1)
+        yield "127.0.0.1:%d:0" % port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+_LOADER = []
+
+
+def _cache_plugin(cache, uri):
+    from ansible.plugins.loader import cache_loader, init_plugin_loader
+    # The redis cache is a collection's plugin: the loader must know the collections first (once).
+    if not _LOADER:
+        init_plugin_loader([p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p])
+        _LOADER.append(True)
+    plugin = cache_loader.get(CACHE_PLUGINS[cache], _uri=uri, _timeout=0)
+    if plugin is None:
+        raise RuntimeError("the %s fact cache plugin is not installed" % CACHE_PLUGINS[cache])
+    return plugin
+
+
+def write_fleet(workdir, count, cache="jsonfile", uri=None):
+    """Inventory + fact cache (jsonfile in workdir, or the redis server at uri) for count hosts;
+    returns the inventory path."""
     templates = _templates()
-    cache = os.path.join(workdir, "cache")
-    os.makedirs(cache)
+    if cache == "jsonfile":
+        uri = os.path.join(workdir, "cache")
+        os.makedirs(uri)
     names = ["node%05d" % i for i in range(count)]
-    # Written through the cache plugin itself: its file layout changes between ansible-core
+    # Written through the cache plugin itself: its layout changes between ansible-core
     # releases (2.19 prefixes and wraps each entry).
-    from ansible.plugins.loader import cache_loader
-    plugin = cache_loader.get("jsonfile", _uri=cache, _timeout=0)
+    plugin = _cache_plugin(cache, uri)
     for i, name in enumerate(names):
         facts = host_facts(i, templates)
         plugin.set(name, {"conntrack": facts} if facts else {})
@@ -172,43 +235,50 @@ def render_seconds(report_path):
     return out
 
 
-def one_size(count, forks=FORKS, method="cache"):
+def one_size(count, forks=FORKS, method="cache", cache="jsonfile"):
     workdir = tempfile.mkdtemp(prefix="nc-b7-")
     try:
-        inventory = write_fleet(workdir, count)
-        reports = os.path.join(workdir, "reports")
-        if method == "cache":
-            playbook = "netfilter.conntrack.audit_cache"
-            extra = ["-e", json.dumps({"conntrack_audit_dir": reports,
-                                       "conntrack_audit_formats": ["json", "csv", "markdown", "html"]})]
-        else:
-            playbook = os.path.join(workdir, "audit.yml")
-            with open(playbook, "w") as f:
-                f.write(PLAYBOOK % reports)
-            extra = []
-        env = dict(os.environ, **common.ansible_env())
-        env.update(ANSIBLE_CACHE_PLUGIN="ansible.builtin.jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION=os.path.join(
-            workdir, "cache"), ANSIBLE_CACHE_PLUGIN_TIMEOUT="0", ANSIBLE_FORKS=str(forks),
-            ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
-            ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_DISPLAY_OK_HOSTS="False",
-            ANSIBLE_DISPLAY_SKIPPED_HOSTS="False")
-        res = common.measure([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
-                              playbook] + extra, env=env, timeout_seconds=3600)
-        if res["exit_code"] != 0:
-            raise RuntimeError("audit (%s) at %d hosts exited %d:\n%s\n%s" % (
-                method, count, res["exit_code"], res["stdout"][-3000:], res["stderr"][-3000:]))
-        sizes = dict((name, os.path.getsize(os.path.join(reports, name))) for name in sorted(os.listdir(reports))
-                     if name.startswith("report."))
-        tasks = task_seconds(res["stdout"])
-        with open(os.path.join(reports, "report.json")) as f:
-            by_status = json.load(f)["summary"]["by_status"]
-        return {"hosts": count, "method": method, "forks": forks, "seconds": res["seconds"],
-                "peak_rss_bytes": res["peak_rss_bytes"], "user_seconds": res["user_seconds"],
-                "system_seconds": res["system_seconds"], "aggregation_seconds": tasks.get(AGGREGATION_TASK[method]),
-                "task_seconds": tasks, "by_status": by_status, "report_bytes": sizes,
-                "render_seconds": render_seconds(os.path.join(reports, "report.json"))}
+        with contextlib.ExitStack() as stack:
+            uri = stack.enter_context(redis_server(workdir)) if cache == "redis" else os.path.join(workdir, "cache")
+            row = _audit_once(workdir, count, forks, method, cache, uri)
+        return row
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _audit_once(workdir, count, forks, method, cache, uri):
+    inventory = write_fleet(workdir, count, cache, uri)
+    reports = os.path.join(workdir, "reports")
+    if method == "cache":
+        playbook = "netfilter.conntrack.audit_cache"
+        extra = ["-e", json.dumps({"conntrack_audit_dir": reports,
+                                   "conntrack_audit_formats": ["json", "csv", "markdown", "html"]})]
+    else:
+        playbook = os.path.join(workdir, "audit.yml")
+        with open(playbook, "w") as f:
+            f.write(PLAYBOOK % reports)
+        extra = []
+    env = dict(os.environ, **common.ansible_env())
+    env.update(ANSIBLE_CACHE_PLUGIN=CACHE_PLUGINS[cache], ANSIBLE_CACHE_PLUGIN_CONNECTION=uri,
+        ANSIBLE_CACHE_PLUGIN_TIMEOUT="0", ANSIBLE_FORKS=str(forks),
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
+        ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_DISPLAY_OK_HOSTS="False",
+        ANSIBLE_DISPLAY_SKIPPED_HOSTS="False")
+    res = common.measure([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
+                          playbook] + extra, env=env, timeout_seconds=3600)
+    if res["exit_code"] != 0:
+        raise RuntimeError("audit (%s) at %d hosts exited %d:\n%s\n%s" % (
+            method, count, res["exit_code"], res["stdout"][-3000:], res["stderr"][-3000:]))
+    sizes = dict((name, os.path.getsize(os.path.join(reports, name))) for name in sorted(os.listdir(reports))
+                 if name.startswith("report."))
+    tasks = task_seconds(res["stdout"])
+    with open(os.path.join(reports, "report.json")) as f:
+        by_status = json.load(f)["summary"]["by_status"]
+    return {"hosts": count, "method": method, "cache": cache, "forks": forks, "seconds": res["seconds"],
+            "peak_rss_bytes": res["peak_rss_bytes"], "user_seconds": res["user_seconds"],
+            "system_seconds": res["system_seconds"], "aggregation_seconds": tasks.get(AGGREGATION_TASK[method]),
+            "task_seconds": tasks, "by_status": by_status, "report_bytes": sizes,
+            "render_seconds": render_seconds(os.path.join(reports, "report.json"))}
 
 
 def growth(rows):
@@ -224,7 +294,7 @@ def growth(rows):
     return out
 
 
-def _sizes_within(method, sizes, forks, max_seconds, rows, skipped):
+def _sizes_within(method, sizes, forks, max_seconds, rows, skipped, cache="jsonfile"):
     """Runs ``method`` at each size whose linear projection from the size before stays within
     max_seconds; records the projection of the others (the machine is shared)."""
     for count in sizes:
@@ -236,18 +306,18 @@ def _sizes_within(method, sizes, forks, max_seconds, rows, skipped):
                 common.log("b7: %s at %d hosts skipped: about %.0f s projected (limit %d s)"
                            % (method, count, projected, max_seconds))
                 continue
-        common.log("b7: auditing %d hosts from a jsonfile cache, %s (forks=%d)" % (count, method, forks))
-        rows.append(one_size(count, forks, method))
+        common.log("b7: auditing %d hosts from a %s cache, %s (forks=%d)" % (count, cache, method, forks))
+        rows.append(one_size(count, forks, method, cache))
         mib = rows[-1]["peak_rss_bytes"] / 1048576.0
         common.log("b7: %s, %d hosts: %.1f s, peak RSS %.0f MiB" % (method, count, rows[-1]["seconds"], mib))
 
 
 def run(sizes=(100, 1000, 10000), forks=FORKS, max_seconds=1800, results_dir=None, plugin_only_sizes=None,
-        per_host_sizes=(100,)):
+        per_host_sizes=(100,), redis_sizes=(1000, 10000)):
     """The cache playbook at every size, the per-host role at per_host_sizes (its baseline), the
     Python side alone at plugin_only_sizes; the ratio per_host / cache at the sizes both ran."""
-    rows, per_host, skipped = [], [], []
-    result = {"benchmark": "b7", "cache": "jsonfile", "method": "cache", "sizes": rows, "per_host": per_host,
+    rows, per_host, skipped, redis = [], [], [], []
+    result = {"benchmark": "b7", "cache": "jsonfile", "method": "cache", "sizes": rows, "per_host": per_host, "redis": redis,
               "skipped": skipped, "goals": GOALS, "plugin_only": plugin_sizes(plugin_only_sizes or sizes)}
     _sizes_within("per_host", per_host_sizes, forks, max_seconds, per_host, skipped)
     for count in sizes:
@@ -255,7 +325,14 @@ def run(sizes=(100, 1000, 10000), forks=FORKS, max_seconds=1800, results_dir=Non
         result.update(growth=growth(rows), machine=common.machine())
         # After every size: a run stopped during the biggest one keeps the smaller figures.
         common.write_result("b7", result, results_dir)
+    if redis_sizes and not shutil.which("redis-server"):
+        skipped.append({"cache": "redis", "reason": "redis-server is not installed (Debian: redis-server)"})
+    for count in redis_sizes if shutil.which("redis-server") else ():
+        _sizes_within("cache", [count], forks, max_seconds, redis, skipped, cache="redis")
+        common.write_result("b7", result, results_dir)
     cache_at = dict((r["hosts"], r["seconds"]) for r in rows)
+    result["redis_over_jsonfile"] = [{"hosts": r["hosts"], "ratio": common.ratio(r["seconds"], cache_at[r["hosts"]])}
+                                     for r in redis if r["hosts"] in cache_at]
     result["per_host_over_cache"] = [{"hosts": r["hosts"], "ratio": common.ratio(r["seconds"], cache_at[r["hosts"]])}
                                      for r in per_host if r["hosts"] in cache_at]
     big = [r for r in rows if r["hosts"] == 10000]

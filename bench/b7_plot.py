@@ -14,8 +14,10 @@ import sys
 import _paths  # noqa: F401  pylint: disable=unused-import
 import common
 
+GOAL_SECONDS = 120
 W, H, LEFT, RIGHT, TOP, BOTTOM = 780, 420, 80, 240, 40, 60
-SERIES = (("seconds", "audit_cache playbook, wall", "#c62828"),
+SERIES = (("seconds", "audit_cache, jsonfile, wall", "#c62828"),
+          ("redis", "audit_cache, redis, wall", "#00838f"),
           ("per_host", "per-host role (baseline), wall", "#ef6c00"),
           ("aggregation_seconds", "the aggregation task", "#1565c0"),
           ("render_total", "rendering the 4 formats", "#2e7d32"),
@@ -23,7 +25,7 @@ SERIES = (("seconds", "audit_cache playbook, wall", "#c62828"),
 
 
 def _points(rows, key, result=None):
-    if key in ("plugin_only", "per_host"):
+    if key in ("plugin_only", "per_host", "redis"):
         return [(r["hosts"], r["seconds"]) for r in (result or {}).get(key, [])]
     out = []
     for row in rows:
@@ -35,10 +37,12 @@ def _points(rows, key, result=None):
 
 def svg(result):
     rows = result["sizes"]
+    # Only a size that was not run has a projection to draw (a missing redis-server has none).
+    result = dict(result, skipped=[s for s in result.get("skipped", []) if "projected_seconds" in s])
     hosts = [r["hosts"] for r in rows] + [s["hosts"] for s in result.get("skipped", [])]
     hosts += [r["hosts"] for r in result.get("plugin_only", []) + result.get("per_host", [])]
     values = [point[1] for series in SERIES for point in _points(rows, series[0], result)]
-    values += [s["projected_seconds"] for s in result.get("skipped", [])]
+    values += [s["projected_seconds"] for s in result.get("skipped", [])] + [GOAL_SECONDS]
     x0, x1 = math.log10(min(hosts)) - 0.2, math.log10(max(hosts)) + 0.2
     y0, y1 = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
 
@@ -48,7 +52,7 @@ def svg(result):
 
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
            'font-size="12"><rect width="100%%" height="100%%" fill="white"/>' % (W, H),
-           '<text x="%d" y="24" font-size="14">B7: the fleet audit from a jsonfile fact cache (log-log)</text>'
+           '<text x="%d" y="24" font-size="14">B7: the fleet audit from a fact cache (log-log)</text>'
            % LEFT]
     for e in range(int(y0), int(y1) + 1):
         y = px(min(hosts), 10 ** e)[1]
@@ -80,10 +84,11 @@ def svg(result):
                    % (px(last["hosts"], last["seconds"]) + px(s["hosts"], s["projected_seconds"])))
         out.append('<text x="%.1f" y="%.1f" text-anchor="end">projected, not run</text>'
                    % (px(s["hosts"], s["projected_seconds"])[0] - 6, px(s["hosts"], s["projected_seconds"])[1] + 4))
-    goal_x0, goal_y = px(min(hosts), 120)
-    out.append('<line x1="%.1f" x2="%d" y1="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="2,3"/><text x="%d" '
-               'y="%.1f" fill="#666">goal at 10,000: 120 s</text>' % (goal_x0, W - RIGHT, goal_y, goal_y,
-                                                                      W - RIGHT + 12, goal_y + 4))
+    goal_x0, goal_y = px(min(hosts), GOAL_SECONDS)
+    # The goal's label sits above its line, inside the plot, clear of the legend.
+    out.append('<line x1="%.1f" x2="%d" y1="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="2,3"/><text x="%.1f" '
+               'y="%.1f" fill="#666">goal at 10,000 hosts: %d s</text>' % (goal_x0, W - RIGHT, goal_y, goal_y,
+                                                                          goal_x0 + 6, goal_y - 5, GOAL_SECONDS))
     out.append("</svg>\n")
     return "\n".join(out)
 

@@ -19,7 +19,7 @@ SMOKE = {
     "b5": {"clients": 4, "rate_per_second": 600, "time_wait_seconds": 5, "small_max": 2048, "rounds": 2,
            "round_seconds": 3, "wrk_connections": 64, "declared_lead_seconds": 2},
     "b6": {"sizes": (20,), "filled": 3, "repeats": 1},
-    "b7": {"sizes": (10, 20), "per_host_sizes": (10,)},
+    "b7": {"sizes": (10, 20), "per_host_sizes": (10,), "redis_sizes": (10,)},
     "b8": {"sizes": (20, 40), "fixed_serial": 10},
 }
 

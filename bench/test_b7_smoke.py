@@ -30,3 +30,10 @@ def test_b7_audits_every_cached_host_and_times_the_aggregation(tmp_path):
     # Both methods judged the same cache: the same report, whichever way it was built.
     assert result["sizes"][0]["report_bytes"]["report.csv"] == result["per_host"][0]["report_bytes"]["report.csv"]
     assert result["per_host_over_cache"][0]["hosts"] == result["sizes"][0]["hosts"]
+    # The same fleet from a redis cache (a private redis-server the benchmark starts and stops):
+    # the same report as from the jsonfile cache.
+    assert [r["hosts"] for r in result["redis"]] == list(bench.SMOKE["b7"]["redis_sizes"])
+    redis_row = result["redis"][0]
+    assert redis_row["cache"] == "redis" and redis_row["by_status"] == result["sizes"][0]["by_status"]
+    assert redis_row["report_bytes"]["report.csv"] == result["sizes"][0]["report_bytes"]["report.csv"]
+    assert result["redis_over_jsonfile"][0]["hosts"] == redis_row["hosts"]
