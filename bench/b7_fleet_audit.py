@@ -260,10 +260,10 @@ def _audit_once(workdir, count, forks, method, cache, uri):
         extra = []
     env = dict(os.environ, **common.ansible_env())
     env.update(ANSIBLE_CACHE_PLUGIN=CACHE_PLUGINS[cache], ANSIBLE_CACHE_PLUGIN_CONNECTION=uri,
-        ANSIBLE_CACHE_PLUGIN_TIMEOUT="0", ANSIBLE_FORKS=str(forks),
-        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
-        ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_DISPLAY_OK_HOSTS="False",
-        ANSIBLE_DISPLAY_SKIPPED_HOSTS="False")
+               ANSIBLE_CACHE_PLUGIN_TIMEOUT="0", ANSIBLE_FORKS=str(forks),
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all",
+               ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_DISPLAY_OK_HOSTS="False",
+               ANSIBLE_DISPLAY_SKIPPED_HOSTS="False")
     res = common.measure([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
                           playbook] + extra, env=env, timeout_seconds=3600)
     if res["exit_code"] != 0:

@@ -86,9 +86,9 @@ def svg(result):
                    % (px(s["hosts"], s["projected_seconds"])[0] - 6, px(s["hosts"], s["projected_seconds"])[1] + 4))
     goal_x0, goal_y = px(min(hosts), GOAL_SECONDS)
     # The goal's label sits above its line, inside the plot, clear of the legend.
+    goal = (goal_x0, W - RIGHT, goal_y, goal_y, goal_x0 + 6, goal_y - 5, GOAL_SECONDS)
     out.append('<line x1="%.1f" x2="%d" y1="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="2,3"/><text x="%.1f" '
-               'y="%.1f" fill="#666">goal at 10,000 hosts: %d s</text>' % (goal_x0, W - RIGHT, goal_y, goal_y,
-                                                                          goal_x0 + 6, goal_y - 5, GOAL_SECONDS))
+               'y="%.1f" fill="#666">goal at 10,000 hosts: %d s</text>' % goal)
     out.append("</svg>\n")
     return "\n".join(out)
 
