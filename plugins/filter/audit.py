@@ -23,12 +23,7 @@ except ImportError:
     HAS_JMESPATH = False
 
 
-def _get(mapping, key, default=None):
-    try:
-        value = mapping.get(key, default)
-    except AttributeError:
-        return default
-    return default if value is None else value
+_get = _audit_cache.get
 
 
 def audit_record(host, facts_result=None, recommendation_result=None, cached_facts=None, gathered=True,

@@ -27,7 +27,9 @@ HOST_INPUTS = (("profile", ("conntrack_audit_profile", "audit_profile")),
 NOT_CACHED = "no conntrack facts in the fact cache (run netfilter.conntrack.facts with fact caching first)"
 
 
-def _get(mapping, key, default=None):
+def get(mapping, key, default=None):
+    """mapping[key], or default when it is missing or None, or mapping is not a mapping (a
+    registered result of a skipped or failed task can be anything)."""
     try:
         value = mapping.get(key, default)
     except AttributeError:
@@ -62,11 +64,11 @@ def record(name, variables, play_inputs):
         return {"host": name, "status": "failed", "error": "not a host of the inventory", "facts": None,
                 "recommendation": None}
     # Plain data for the sizing code, as the recommend module gets it from its arguments.
-    facts = _audit.plain(_get(_get(variables, "ansible_facts", {}), "conntrack"))
+    facts = _audit.plain(get(get(variables, "ansible_facts", {}), "conntrack"))
     if not facts:
         return {"host": name, "status": "failed", "error": NOT_CACHED, "facts": None, "recommendation": None}
     out = {"host": name, "status": "ok", "error": None, "facts": facts, "recommendation": None}
-    if _get(facts, "available"):
+    if get(facts, "available"):
         try:
             out["recommendation"] = _audit.plain(kubeproxy.recommend(facts, **host_inputs(variables, play_inputs)))
         except sizing.SizingError as exc:
