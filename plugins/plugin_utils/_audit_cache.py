@@ -81,9 +81,8 @@ def judge(hosts, hostvars, play_inputs):
     records = []
     for host in hosts:
         name = str(host)
-        try:
-            variables = hostvars[name]
-        except KeyError:
-            variables = None
+        # Membership first: an unknown name's hostvars entry is an Undefined that ansible-core
+        # 2.19 cannot even build outside a template.
+        variables = hostvars[name] if name in hostvars else None
         records.append(record(name, variables, play_inputs))
     return records

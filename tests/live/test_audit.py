@@ -271,14 +271,15 @@ def test_the_cache_playbook_gives_the_per_host_audits_report_without_a_task_per_
     assert hosts["k8s-crit-3"]["severity"] == "critical" and hosts["db-down-4"]["status"] == "failed"
 
 
-def test_the_cache_playbook_takes_a_hosts_own_profile_from_its_inventory_variables(cached_fleet):
+@pytest.mark.parametrize("profile", ["nat_gateway", "\"{{ 'nat_' ~ 'gateway' }}\""], ids=["plain", "templated"])
+def test_the_cache_playbook_takes_a_hosts_own_profile_from_its_inventory_variables(cached_fleet, profile):
     inventory, env, tmp = cached_fleet
     with open(inventory) as f:
         plain = f.read()
     recommended = {}
     for name, text in (("play", plain), ("own", plain.replace(
             "k8s-crit-3 ansible_connection=local",
-            "k8s-crit-3 ansible_connection=local conntrack_audit_profile=nat_gateway"))):
+            "k8s-crit-3 ansible_connection=local conntrack_audit_profile=%s" % profile))):
         with open(inventory, "w") as f:
             f.write(text)
         out = str(tmp / name)
@@ -353,3 +354,16 @@ def test_the_cache_playbook_refuses_a_report_path_that_is_not_a_plain_file_and_w
     assert line and "nothing was written" in line[0], proc.stdout
     assert _tree(str(out)) == before
     assert target.read_text() == "not a report\n"
+
+
+def test_the_cache_playbook_reports_a_name_outside_the_inventory_as_failed(cached_fleet):
+    inventory, env, tmp = cached_fleet
+    out = str(tmp / "reports")
+    proc, _recap = run_playbook("netfilter.conntrack.audit_cache", inventory=inventory, env=env, extra_vars={
+        "conntrack_audit_dir": out, "conntrack_audit_formats": ["json"],
+        "conntrack_audit_cache_hosts": ["gw-ok-1", "no-such-host"]})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(os.path.join(out, "report.json")) as f:
+        hosts = dict((h["host"], h) for h in json.load(f)["hosts"])
+    assert hosts["gw-ok-1"]["status"] == "ok"
+    assert hosts["no-such-host"]["status"] == "failed" and hosts["no-such-host"]["error"] == "not a host of the inventory"
