@@ -172,35 +172,33 @@ def redis_server(workdir):
             proc.wait()
 
 
-_LOADER = []
-
-
 def _cache_plugin(cache, uri):
+    """The cache plugin, in a process whose collection finder knows the bench's collections
+    (write_fleet runs this in a fresh interpreter: in one where ansible_collections was already
+    set up, say by an earlier test, the finder cannot be pointed anywhere else)."""
     from ansible.plugins.loader import cache_loader, init_plugin_loader
-    # The redis cache is a collection's plugin: the loader must know the collections first (once).
-    if not _LOADER:
-        init_plugin_loader([p for p in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if p])
-        _LOADER.append(True)
-    plugin = cache_loader.get(CACHE_PLUGINS[cache], _uri=uri, _timeout=0)
-    if plugin is None:
-        raise RuntimeError("the %s fact cache plugin is not installed" % CACHE_PLUGINS[cache])
-    return plugin
+    init_plugin_loader([p for p in common.ansible_env()["ANSIBLE_COLLECTIONS_PATH"].split(":") if p])
+    return cache_loader.get(CACHE_PLUGINS[cache], _uri=uri, _timeout=0)
+
+
+def fill_cache(cache, uri, count):
+    """Each host's facts into the cache, through the cache plugin itself: its layout changes
+    between releases (ansible-core 2.19 prefixes and wraps each entry)."""
+    templates = _templates()
+    plugin = _cache_plugin(cache, uri)
+    for i in range(count):
+        facts = host_facts(i, templates)
+        plugin.set("node%05d" % i, {"conntrack": facts} if facts else {})
 
 
 def write_fleet(workdir, count, cache="jsonfile", uri=None):
     """Inventory + fact cache (jsonfile in workdir, or the redis server at uri) for count hosts;
     returns the inventory path."""
-    templates = _templates()
     if cache == "jsonfile":
         uri = os.path.join(workdir, "cache")
         os.makedirs(uri)
     names = ["node%05d" % i for i in range(count)]
-    # Written through the cache plugin itself: its layout changes between ansible-core
-    # releases (2.19 prefixes and wraps each entry).
-    plugin = _cache_plugin(cache, uri)
-    for i, name in enumerate(names):
-        facts = host_facts(i, templates)
-        plugin.set(name, {"conntrack": facts} if facts else {})
+    subprocess.run([sys.executable, os.path.abspath(__file__), "fill", cache, uri, str(count)], check=True)
     inventory = os.path.join(workdir, "hosts.ini")
     with open(inventory, "w") as f:
         f.write("[all:vars]\nansible_connection=local\nansible_python_interpreter=%s\n[fleet]\n"
@@ -345,3 +343,5 @@ def run(sizes=(100, 1000, 10000), forks=FORKS, max_seconds=1800, results_dir=Non
 if __name__ == "__main__":
     if sys.argv[1:2] == ["plugin"]:
         print(json.dumps(plugin_only(int(sys.argv[2]))))
+    elif sys.argv[1:2] == ["fill"]:
+        fill_cache(sys.argv[2], sys.argv[3], int(sys.argv[4]))
