@@ -17,6 +17,7 @@ import os
 import stat
 import tempfile
 
+from ansible_collections.netfilter.conntrack.plugins.module_utils._conntrack import files
 from ansible_collections.netfilter.conntrack.plugins.plugin_utils import _audit_render
 
 # The fleet-wide formats and their file names; prometheus is one file per host in prometheus/.
@@ -28,18 +29,19 @@ class ReportFileError(Exception):
     pass
 
 
+# Far above the reports of ten thousand hosts (about 100 MB of JSON): an old file bigger than
+# this is not one of ours.
+MAX_REPORT_BYTES = 4 << 30
+
+
 def _existing(path):
-    """The bytes at path, None when nothing is there; refuses what is not a plain file."""
+    """The bytes at path, None when nothing is there; refuses what is not a plain file (the
+    managed-file reader: no link followed, no FIFO blocked on)."""
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) else "not a plain file"
-        raise ReportFileError("%s is %s; the audit replaces only plain files it can read, so nothing was written"
-                              % (path, kind))
-    with open(path, "rb") as f:
-        return f.read()
+        return files.read_regular(path, limit=MAX_REPORT_BYTES)
+    except files.UnsafeFile as exc:
+        raise ReportFileError("%s is refused: %s; the audit replaces only plain files it can read, so nothing was "
+                              "written" % (path, exc))
 
 
 def _directory(path):
@@ -48,8 +50,7 @@ def _directory(path):
     except FileNotFoundError:
         return False
     if not stat.S_ISDIR(st.st_mode):
-        raise ReportFileError("%s is not a directory (it is %s); nothing was written"
-                              % (path, "a symlink" if stat.S_ISLNK(st.st_mode) else "a file"))
+        raise ReportFileError("%s is not a directory (it is %s); nothing was written" % (path, files.kind_of(st.st_mode)))
     return True
 
 
